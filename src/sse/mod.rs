@@ -1,0 +1,13 @@
+//! Server-sent events, written by hand: an [`Event`] encoder and [`SseBody`], an
+//! `http_body::Body` fed by a bounded channel with keep-alive comments.
+//!
+//! Nothing here knows about MCP; the transport builds on it. See the
+//! [WHATWG event-stream format](https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
+
+mod body;
+mod event;
+
+pub use body::{channel, SseBody, SseSender, TrySendError};
+pub use event::{Event, SseFieldError};
+
+pub(crate) use event::message_event;
