@@ -1,5 +1,70 @@
-//! mcp-tower: the Model Context Protocol over HTTP, as tower middleware.
+//! # mcp-tower
+//!
+//! The [Model Context Protocol](https://modelcontextprotocol.io) over HTTP, as tower middleware.
+//!
+//! [`McpLayer`] wraps any inner MCP handler — a `tower::Service<McpRequest, Response =
+//! McpResponse>`, often just an async function in [`tower::service_fn`] — into [`McpService`], an
+//! `http::Request -> http::Response` service that speaks MCP's Streamable HTTP transport
+//! (protocol revisions 2025-03-26, 2025-06-18 and 2025-11-25): one endpoint, POST for messages
+//! (answered with JSON or an SSE stream), GET for the server→client stream, DELETE to end a
+//! session, with sessions, Host/Origin checks and every rejection the specification names.
+//!
+//! It is framework-agnostic: mount it in hyper, axum or warp, stack auth, timeout and CORS
+//! layers above it, and unit-test handlers with `tower::ServiceExt::oneshot`, no socket needed.
+//!
+//! ```
+//! use mcp_tower::{McpLayer, McpRequest, McpResponse};
+//! use serde_json::json;
+//! use std::convert::Infallible;
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! async fn handle(req: McpRequest) -> Result<McpResponse, Infallible> {
+//!     Ok(match req.method() {
+//!         "initialize" => McpResponse::result(json!({
+//!             "protocolVersion": req.protocol_version().as_str(),
+//!             "capabilities": { "tools": {} },
+//!             "serverInfo": { "name": "demo", "version": "1.0.0" },
+//!         })),
+//!         "tools/list" => McpResponse::result(json!({ "tools": [] })),
+//!         "ping" => McpResponse::empty(),
+//!         other => McpResponse::method_not_found(other),
+//!     })
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let mcp = ServiceBuilder::new().layer(McpLayer::new()).service_fn(handle);
+//!
+//! let req = http::Request::post("/mcp")
+//!     .header("accept", "application/json, text/event-stream")
+//!     .header("content-type", "application/json")
+//!     .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#.to_string())
+//!     .unwrap();
+//! let res = mcp.oneshot(req).await.unwrap();
+//! assert_eq!(res.status(), 200);
+//! assert!(res.headers().contains_key("mcp-session-id"));
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod body;
+mod error;
+mod handler;
+pub mod jsonrpc;
+mod layer;
+mod outbox;
+pub mod protocol;
+mod service;
+pub mod session;
 pub mod sse;
+
+pub use body::McpBody;
+pub use error::{BoxError, Rejection, RejectionKind};
+pub use handler::{LogLevel, McpRequest, McpResponse, RequestContext};
+pub use layer::{
+    McpLayer, ResponseMode, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUED_EVENTS,
+    DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SSE_AFTER, DEFAULT_STREAM_CAPACITY,
+};
+pub use protocol::ProtocolVersion;
+pub use service::{McpService, ResponseFuture};
+pub use session::{BroadcastReport, Delivery, Session, SessionId, Sessions};

@@ -76,6 +76,23 @@ impl SseSender {
         })
     }
 
+    /// Queues one encoded event, waiting for room while the channel is full.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Closed`] when the body is gone; the event is handed back.
+    pub async fn send(&self, event: Bytes) -> Result<(), TrySendError> {
+        self.tx
+            .send(event)
+            .await
+            .map_err(|e| TrySendError::Closed(e.0))
+    }
+
+    /// A clone of the underlying channel sender, to wait for room without holding a lock.
+    pub(crate) fn raw_sender(&self) -> mpsc::Sender<Bytes> {
+        self.tx.clone()
+    }
+
     /// Whether the body has been dropped, which means the client went away.
     #[must_use]
     pub fn is_closed(&self) -> bool {

@@ -1,0 +1,154 @@
+//! The example MCP handler shared by `examples/server.rs`, `examples/axum.rs` and the tests.
+//!
+//! A handler is a plain async function over one message; everything HTTP, session and stream
+//! related stays in the transport.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use mcp_tower::{McpRequest, McpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Answers `initialize`, `ping`, `tools/list` and `tools/call`.
+pub(crate) async fn handle(req: McpRequest) -> Result<McpResponse, Infallible> {
+    Ok(match req.method() {
+        "initialize" => McpResponse::result(json!({
+            // The transport has negotiated the version already: echo it.
+            "protocolVersion": req.protocol_version().as_str(),
+            "capabilities": { "tools": {}, "logging": {} },
+            "serverInfo": { "name": "mcp-tower-example", "version": env!("CARGO_PKG_VERSION") },
+            "instructions": "Tools: echo, add, countdown.",
+        })),
+        "ping" | "logging/setLevel" => McpResponse::empty(),
+        "tools/list" => McpResponse::result(json!({ "tools": tools() })),
+        "tools/call" => call_tool(&req).await,
+        // Notifications (`notifications/initialized`, `notifications/cancelled`, …): nothing
+        // to do, and the transport discards the answer.
+        _ if req.is_notification() => McpResponse::empty(),
+        other => McpResponse::method_not_found(other),
+    })
+}
+
+/// The tool list, with JSON Schemas for the arguments.
+pub(crate) fn tools() -> Value {
+    json!([
+        {
+            "name": "echo",
+            "description": "Returns the text it is given.",
+            "inputSchema": {
+                "type": "object",
+                "properties": { "text": { "type": "string", "description": "Text to echo" } },
+                "required": ["text"],
+            },
+        },
+        {
+            "name": "add",
+            "description": "Adds two numbers.",
+            "inputSchema": {
+                "type": "object",
+                "properties": { "a": { "type": "number" }, "b": { "type": "number" } },
+                "required": ["a", "b"],
+            },
+        },
+        {
+            "name": "countdown",
+            "description": "Counts down from `from` (default 3), one step every `delay_ms` \
+                            (default 100), reporting progress on the way.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "from": { "type": "integer", "minimum": 0, "maximum": 100 },
+                    "delay_ms": { "type": "integer", "minimum": 0, "maximum": 10000 },
+                },
+            },
+        },
+    ])
+}
+
+#[derive(Deserialize)]
+struct Call {
+    name: String,
+    #[serde(default)]
+    arguments: Value,
+}
+
+#[derive(Deserialize)]
+struct EchoArgs {
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct AddArgs {
+    a: f64,
+    b: f64,
+}
+
+#[derive(Deserialize)]
+struct CountdownArgs {
+    #[serde(default = "three")]
+    from: u32,
+    #[serde(default = "hundred")]
+    delay_ms: u64,
+}
+
+fn three() -> u32 {
+    3
+}
+
+fn hundred() -> u64 {
+    100
+}
+
+fn text(s: impl Into<String>) -> McpResponse {
+    McpResponse::result(json!({ "content": [{ "type": "text", "text": s.into() }] }))
+}
+
+/// A tool failure is a result with `isError`, so the model can read it.
+fn tool_error(s: impl Into<String>) -> McpResponse {
+    McpResponse::result(
+        json!({ "content": [{ "type": "text", "text": s.into() }], "isError": true }),
+    )
+}
+
+fn args<T: for<'de> Deserialize<'de>>(v: &Value) -> Result<T, McpResponse> {
+    let v = if v.is_null() { json!({}) } else { v.clone() };
+    serde_json::from_value(v).map_err(|e| tool_error(format!("invalid arguments: {e}")))
+}
+
+async fn call_tool(req: &McpRequest) -> McpResponse {
+    let call: Call = match req.parse_params() {
+        Ok(call) => call,
+        Err(e) => return e.into(),
+    };
+    let result = match call.name.as_str() {
+        "echo" => args::<EchoArgs>(&call.arguments).map(|a| text(a.text)),
+        "add" => args::<AddArgs>(&call.arguments).map(|a| text(format!("{}", a.a + a.b))),
+        "countdown" => match args::<CountdownArgs>(&call.arguments) {
+            Ok(a) => Ok(countdown(req, a.from.min(100), a.delay_ms.min(10_000)).await),
+            Err(e) => Err(e),
+        },
+        other => Err(McpResponse::invalid_params(format!(
+            "unknown tool: {other}"
+        ))),
+    };
+    result.unwrap_or_else(|e| e)
+}
+
+/// Emits `notifications/progress` on the call's own stream (when the client sent a progress
+/// token), then answers.
+async fn countdown(req: &McpRequest, from: u32, delay_ms: u64) -> McpResponse {
+    let ctx = req.context();
+    let total = f64::from(from);
+    for left in (1..=from).rev() {
+        ctx.progress(
+            total - f64::from(left),
+            Some(total),
+            Some(&format!("{left}…")),
+        );
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    }
+    ctx.progress(total, Some(total), Some("liftoff"));
+    text(format!("counted down from {from}"))
+}

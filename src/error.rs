@@ -1,0 +1,170 @@
+//! Every HTTP rejection the transport makes, built in one place: status code + JSON-RPC error.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use http::{Response, StatusCode};
+
+use crate::body::McpBody;
+use crate::jsonrpc::{code, error_bytes, ErrorObject};
+
+/// A type-erased error, as tower uses it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why the transport refused an HTTP request.
+///
+/// Every rejection response carries its `Rejection` in the response extensions, so an outer
+/// layer (logging, metrics) can tell the reasons apart without parsing the body:
+///
+/// ```
+/// use mcp_tower::{McpLayer, McpRequest, McpResponse, Rejection, RejectionKind};
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let svc = McpLayer::new().layer(service_fn(|_req: McpRequest| async {
+///     Ok::<_, std::convert::Infallible>(McpResponse::empty())
+/// }));
+/// let req = http::Request::put("/mcp").body(String::new()).unwrap();
+/// let res = svc.oneshot(req).await.unwrap();
+/// assert_eq!(res.status(), 405);
+/// let why = res.extensions().get::<Rejection>().unwrap();
+/// assert_eq!(why.kind(), RejectionKind::MethodNotAllowed);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    kind: RejectionKind,
+    message: Cow<'static, str>,
+    allow: Option<&'static str>,
+}
+
+/// The reasons for a [`Rejection`], each with its HTTP status and JSON-RPC error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// `Host` is not on the allowlist (DNS-rebinding defence): 403.
+    ForbiddenHost,
+    /// `Origin` is present and not on the allowlist: 403.
+    ForbiddenOrigin,
+    /// The HTTP method is not served here: 405 with `Allow`.
+    MethodNotAllowed,
+    /// `Accept` does not list what the reply needs: 406.
+    NotAcceptable,
+    /// `Content-Type` is not `application/json`: 415.
+    UnsupportedMediaType,
+    /// The body is larger than the configured limit: 413.
+    PayloadTooLarge,
+    /// The body could not be read (the client went away mid-body): 400.
+    BodyRead,
+    /// The body is not valid JSON or not UTF-8: 400, −32700.
+    ParseError,
+    /// The body is JSON but not a valid JSON-RPC message, or breaks the batch rules: 400, −32600.
+    InvalidMessage,
+    /// A non-`initialize` request came without `Mcp-Session-Id`: 400.
+    SessionRequired,
+    /// `Mcp-Session-Id` is malformed or repeated: 400.
+    InvalidSessionId,
+    /// The session is unknown, expired or ended: 404, −32001. The client must re-initialize.
+    SessionNotFound,
+    /// `MCP-Protocol-Version` names a revision this server does not speak: 400.
+    UnsupportedProtocolVersion,
+    /// `initialize` inside a live session: 400, −32600.
+    AlreadyInitialized,
+    /// The session limit is reached: 503 with `Retry-After`.
+    TooManySessions,
+}
+
+impl RejectionKind {
+    /// The HTTP status code this reason is answered with.
+    #[must_use]
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::ForbiddenHost | Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::SessionNotFound => StatusCode::NOT_FOUND,
+            Self::TooManySessions => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyRead
+            | Self::ParseError
+            | Self::InvalidMessage
+            | Self::SessionRequired
+            | Self::InvalidSessionId
+            | Self::UnsupportedProtocolVersion
+            | Self::AlreadyInitialized => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The JSON-RPC error code in the body.
+    #[must_use]
+    pub const fn code(self) -> i64 {
+        match self {
+            Self::ParseError => code::PARSE_ERROR,
+            Self::InvalidMessage | Self::AlreadyInitialized => code::INVALID_REQUEST,
+            Self::SessionNotFound => code::SESSION_NOT_FOUND,
+            _ => code::TRANSPORT_ERROR,
+        }
+    }
+}
+
+impl Rejection {
+    pub(crate) fn new(kind: RejectionKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            allow: None,
+        }
+    }
+
+    pub(crate) fn method_not_allowed(
+        allow: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            allow: Some(allow),
+            ..Self::new(RejectionKind::MethodNotAllowed, message)
+        }
+    }
+
+    /// The reason.
+    #[must_use]
+    pub fn kind(&self) -> RejectionKind {
+        self.kind
+    }
+
+    /// The message sent to the client, written for the person reading it.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Builds the response: status, headers, and a JSON-RPC error body with `"id": null`.
+    pub(crate) fn into_response(self) -> Response<McpBody> {
+        let body = error_bytes(
+            None,
+            &ErrorObject::new(self.kind.code(), self.message.clone()),
+        );
+        let mut res = Response::new(McpBody::json(body));
+        *res.status_mut() = self.kind.status();
+        let headers = res.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(allow) = self.allow {
+            headers.insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        if self.kind == RejectionKind::TooManySessions {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        res.extensions_mut().insert(self);
+        res
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.kind.status())
+    }
+}
+
+impl std::error::Error for Rejection {}

@@ -1,0 +1,404 @@
+//! The contract with the inner handler: [`McpRequest`] in, [`McpResponse`] out, and a
+//! [`RequestContext`] to talk back to the client while a request runs.
+//!
+//! The inner service is any `Service<McpRequest, Response = McpResponse>`; a plain async
+//! function wrapped in [`tower::service_fn`] is enough:
+//!
+//! ```
+//! use mcp_tower::{McpRequest, McpResponse};
+//! use serde_json::json;
+//! use std::convert::Infallible;
+//!
+//! async fn handle(req: McpRequest) -> Result<McpResponse, Infallible> {
+//!     Ok(match req.method() {
+//!         "initialize" => McpResponse::result(json!({
+//!             "protocolVersion": req.protocol_version().as_str(),
+//!             "capabilities": { "tools": {} },
+//!             "serverInfo": { "name": "demo", "version": "1.0.0" },
+//!         })),
+//!         "ping" => McpResponse::empty(),
+//!         other => McpResponse::method_not_found(other),
+//!     })
+//! }
+//! let handler = tower::service_fn(handle);
+//! # let _ = handler;
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use crate::jsonrpc::{code, outgoing_bytes, ErrorObject, RequestId};
+use crate::outbox::Outbox;
+use crate::protocol::ProtocolVersion;
+use crate::session::{Delivery, Session};
+
+/// One JSON-RPC request or notification from a client, with its [`RequestContext`].
+///
+/// `params` are handed over by value, parsed once by the transport.
+pub struct McpRequest {
+    id: Option<RequestId>,
+    method: String,
+    params: Option<Value>,
+    ctx: RequestContext,
+}
+
+impl McpRequest {
+    pub(crate) fn from_parts(
+        id: Option<RequestId>,
+        method: String,
+        params: Option<Value>,
+        ctx: RequestContext,
+    ) -> Self {
+        Self {
+            id,
+            method,
+            params,
+            ctx,
+        }
+    }
+
+    /// A request outside any transport, for calling a handler directly in tests and benchmarks.
+    /// It has no session, an empty HTTP head, the latest protocol version, and its related
+    /// messages go nowhere.
+    ///
+    /// ```
+    /// use mcp_tower::McpRequest;
+    ///
+    /// let req = McpRequest::new(1, "tools/list", None);
+    /// assert_eq!(req.method(), "tools/list");
+    /// assert!(!req.is_notification());
+    /// ```
+    pub fn new(id: impl Into<RequestId>, method: impl Into<String>, params: Option<Value>) -> Self {
+        Self::from_parts(
+            Some(id.into()),
+            method.into(),
+            params,
+            RequestContext::detached(ProtocolVersion::LATEST),
+        )
+    }
+
+    /// The request id; `None` for a notification.
+    #[must_use]
+    pub fn id(&self) -> Option<&RequestId> {
+        self.id.as_ref()
+    }
+
+    /// Whether this is a notification: the response the handler returns is discarded.
+    #[must_use]
+    pub fn is_notification(&self) -> bool {
+        self.id.is_none()
+    }
+
+    /// The method name.
+    #[must_use]
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The params, if the client sent any.
+    #[must_use]
+    pub fn params(&self) -> Option<&Value> {
+        self.params.as_ref()
+    }
+
+    /// Takes the params out, leaving `None`.
+    pub fn take_params(&mut self) -> Option<Value> {
+        self.params.take()
+    }
+
+    /// Deserializes the params into `T` (missing params read as `{}`).
+    ///
+    /// # Errors
+    ///
+    /// An "invalid params" (−32602) error object that names what is wrong; it converts into an
+    /// [`McpResponse`] with `.into()`.
+    pub fn parse_params<T: DeserializeOwned>(&self) -> Result<T, ErrorObject> {
+        let value = self.params.clone().unwrap_or_else(|| json!({}));
+        serde_json::from_value(value).map_err(|e| {
+            ErrorObject::new(
+                code::INVALID_PARAMS,
+                format!("invalid params for {}: {e}", self.method),
+            )
+        })
+    }
+
+    /// The protocol revision this request speaks.
+    #[must_use]
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.ctx.protocol_version()
+    }
+
+    /// The session, if the request belongs to one.
+    #[must_use]
+    pub fn session(&self) -> Option<&Session> {
+        self.ctx.session()
+    }
+
+    /// The context: session, HTTP head, and ways to send related messages.
+    #[must_use]
+    pub fn context(&self) -> &RequestContext {
+        &self.ctx
+    }
+
+    /// The HTTP request head this message arrived in (headers, URI, and the extensions that
+    /// outer layers such as authentication put there).
+    #[must_use]
+    pub fn head(&self) -> &http::request::Parts {
+        self.ctx.head()
+    }
+
+    /// The HTTP request's extensions (shorthand for `head().extensions`).
+    #[must_use]
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.ctx.head().extensions
+    }
+}
+
+impl fmt::Debug for McpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("McpRequest")
+            .field("id", &self.id)
+            .field("method", &self.method)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The handler's answer to one request: a JSON-RPC result or error.
+///
+/// For a notification the transport discards it (reply with [`McpResponse::empty`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpResponse {
+    outcome: Result<Value, ErrorObject>,
+}
+
+impl McpResponse {
+    /// A successful result.
+    #[must_use]
+    pub fn result(value: Value) -> Self {
+        Self { outcome: Ok(value) }
+    }
+
+    /// The empty result `{}` (the answer to `ping`, `logging/setLevel`, …).
+    #[must_use]
+    pub fn empty() -> Self {
+        Self::result(Value::Object(serde_json::Map::new()))
+    }
+
+    /// An error.
+    #[must_use]
+    pub fn error(error: ErrorObject) -> Self {
+        Self {
+            outcome: Err(error),
+        }
+    }
+
+    /// "Method not found" (−32601) naming the method.
+    #[must_use]
+    pub fn method_not_found(method: &str) -> Self {
+        Self::error(ErrorObject::new(
+            code::METHOD_NOT_FOUND,
+            format!("method not found: {method}"),
+        ))
+    }
+
+    /// "Invalid params" (−32602) with a message.
+    #[must_use]
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::error(ErrorObject::new(code::INVALID_PARAMS, message))
+    }
+
+    /// The result or the error.
+    #[must_use]
+    pub fn outcome(&self) -> &Result<Value, ErrorObject> {
+        &self.outcome
+    }
+
+    /// Consumes the response into its result or error.
+    #[must_use]
+    pub fn into_outcome(self) -> Result<Value, ErrorObject> {
+        self.outcome
+    }
+}
+
+impl From<ErrorObject> for McpResponse {
+    fn from(error: ErrorObject) -> Self {
+        Self::error(error)
+    }
+}
+
+impl From<Value> for McpResponse {
+    fn from(value: Value) -> Self {
+        Self::result(value)
+    }
+}
+
+/// Severity of a `notifications/message` log entry (RFC 5424 levels, as MCP names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[allow(missing_docs)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Notice,
+    Warning,
+    Error,
+    Critical,
+    Alert,
+    Emergency,
+}
+
+impl LogLevel {
+    /// The level's wire name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Notice => "notice",
+            Self::Warning => "warning",
+            Self::Error => "error",
+            Self::Critical => "critical",
+            Self::Alert => "alert",
+            Self::Emergency => "emergency",
+        }
+    }
+
+    /// Parses a wire name (`"debug"`, `"info"`, …).
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::Debug,
+            Self::Info,
+            Self::Notice,
+            Self::Warning,
+            Self::Error,
+            Self::Critical,
+            Self::Alert,
+            Self::Emergency,
+        ]
+        .into_iter()
+        .find(|l| l.as_str() == name)
+    }
+}
+
+/// What a handler knows about the request it serves, and its way to send messages related to
+/// it: they travel on the request's own SSE stream, before the response.
+///
+/// When the reply is plain JSON (forced with [`ResponseMode::Json`](crate::ResponseMode::Json),
+/// or for a batch), related messages cannot travel with it: they go to the session's
+/// standalone stream instead, and are dropped where there is no session.
+///
+/// Sending never waits; the returned [`Delivery`] says where the message went.
+#[derive(Clone)]
+pub struct RequestContext {
+    inner: Arc<ContextInner>,
+}
+
+struct ContextInner {
+    version: ProtocolVersion,
+    session: Option<Session>,
+    head: Arc<http::request::Parts>,
+    progress_token: Option<Value>,
+    outbox: Option<Arc<Outbox>>,
+}
+
+impl RequestContext {
+    pub(crate) fn new(
+        version: ProtocolVersion,
+        session: Option<Session>,
+        head: Arc<http::request::Parts>,
+        params: Option<&Value>,
+        outbox: Option<Arc<Outbox>>,
+    ) -> Self {
+        let progress_token = params
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get("progressToken"))
+            .filter(|t| t.is_string() || t.is_i64() || t.is_u64())
+            .cloned();
+        Self {
+            inner: Arc::new(ContextInner {
+                version,
+                session,
+                head,
+                progress_token,
+                outbox,
+            }),
+        }
+    }
+
+    fn detached(version: ProtocolVersion) -> Self {
+        let (head, ()) = http::Request::new(()).into_parts();
+        Self::new(version, None, Arc::new(head), None, None)
+    }
+
+    /// The protocol revision of the request.
+    #[must_use]
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.inner.version
+    }
+
+    /// The session the request belongs to (`None` in stateless mode).
+    #[must_use]
+    pub fn session(&self) -> Option<&Session> {
+        self.inner.session.as_ref()
+    }
+
+    /// The HTTP request head the message arrived in.
+    #[must_use]
+    pub fn head(&self) -> &http::request::Parts {
+        &self.inner.head
+    }
+
+    /// The request's `_meta.progressToken`, if the client asked for progress.
+    #[must_use]
+    pub fn progress_token(&self) -> Option<&Value> {
+        self.inner.progress_token.as_ref()
+    }
+
+    /// Sends any notification related to this request.
+    pub fn notify(&self, method: &str, params: Option<Value>) -> Delivery {
+        match &self.inner.outbox {
+            Some(outbox) => outbox.send(&outgoing_bytes(None, method, params.as_ref())),
+            None => Delivery::Dropped,
+        }
+    }
+
+    /// Sends `notifications/progress` for this request. Does nothing (and returns
+    /// [`Delivery::Dropped`]) when the client did not ask for progress.
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) -> Delivery {
+        let Some(token) = &self.inner.progress_token else {
+            return Delivery::Dropped;
+        };
+        let mut params = json!({ "progressToken": token, "progress": progress });
+        if let Some(total) = total {
+            params["total"] = json!(total);
+        }
+        if let Some(message) = message {
+            params["message"] = json!(message);
+        }
+        self.notify("notifications/progress", Some(params))
+    }
+
+    /// Sends a `notifications/message` log entry related to this request. Filtering by the
+    /// level the client set with `logging/setLevel` is the handler's business.
+    pub fn log(&self, level: LogLevel, logger: Option<&str>, data: Value) -> Delivery {
+        let mut params = json!({ "level": level.as_str(), "data": data });
+        if let Some(logger) = logger {
+            params["logger"] = json!(logger);
+        }
+        self.notify("notifications/message", Some(params))
+    }
+}
+
+impl fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("protocol_version", &self.inner.version)
+            .field("session", &self.inner.session)
+            .field("progress_token", &self.inner.progress_token)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,319 @@
+//! `McpLayer`: the builder of every transport option, and the [`Layer`] that applies them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_layer::Layer;
+
+use crate::protocol::ProtocolVersion;
+use crate::service::McpService;
+use crate::session::{SessionStore, Sessions};
+
+/// Default request body limit: 4 MiB, as the official SDKs use.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Default interval of SSE keep-alive comments on a silent stream.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Default time a session may stay idle (no request in flight, no open stream) before it ends.
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Default cap on live sessions.
+pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+/// Default delay after which an adaptive reply turns into an SSE stream.
+pub const DEFAULT_SSE_AFTER: Duration = Duration::from_secs(1);
+/// Default number of events one SSE connection may hold while its client reads slowly.
+pub const DEFAULT_STREAM_CAPACITY: usize = 64;
+/// Default number of unrelated messages a session keeps while it has no open stream.
+pub const DEFAULT_MAX_QUEUED_EVENTS: usize = 128;
+
+/// How a request's reply is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ResponseMode {
+    /// Plain `application/json` when the handler finishes before it sends any related message;
+    /// an SSE stream as soon as it sends one, or once it runs longer than
+    /// [`McpLayer::sse_after`] (the stream's keep-alives then protect the connection).
+    #[default]
+    Adaptive,
+    /// Always `application/json`. Related messages (progress, logs) cannot travel with the
+    /// reply: they go to the session's standalone GET stream, or nowhere without a session.
+    Json,
+    /// Always an SSE stream.
+    Sse,
+}
+
+/// Which `Host` or `Origin` values are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Allow {
+    /// `localhost`, `127.0.0.1` and `[::1]`, any port (any scheme for origins).
+    Loopback,
+    Any,
+    /// Exact values, compared case-insensitively (host entries without a port match any port).
+    List(Vec<String>),
+}
+
+/// The frozen configuration; see the setters of [`McpLayer`] for each field.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) max_body_bytes: usize,
+    pub(crate) keep_alive: Option<Duration>,
+    pub(crate) session_idle_timeout: Duration,
+    pub(crate) max_sessions: usize,
+    pub(crate) hosts: Allow,
+    pub(crate) origins: Allow,
+    pub(crate) response_mode: ResponseMode,
+    pub(crate) sse_after: Duration,
+    pub(crate) versions: Vec<ProtocolVersion>,
+    pub(crate) stateless: bool,
+    pub(crate) stream_capacity: usize,
+    pub(crate) max_queued_events: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            keep_alive: Some(DEFAULT_KEEP_ALIVE),
+            session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            hosts: Allow::Loopback,
+            origins: Allow::Loopback,
+            response_mode: ResponseMode::Adaptive,
+            sse_after: DEFAULT_SSE_AFTER,
+            versions: ProtocolVersion::ALL.to_vec(),
+            stateless: false,
+            stream_capacity: DEFAULT_STREAM_CAPACITY,
+            max_queued_events: DEFAULT_MAX_QUEUED_EVENTS,
+        }
+    }
+}
+
+impl Config {
+    pub(crate) fn supports(&self, version: ProtocolVersion) -> bool {
+        self.versions.contains(&version)
+    }
+
+    pub(crate) fn supported_list(&self) -> String {
+        let names: Vec<&str> = self.versions.iter().map(|v| v.as_str()).collect();
+        names.join(", ")
+    }
+}
+
+/// What layer and services share: the configuration and the session store.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) store: Arc<SessionStore>,
+}
+
+/// Turns an inner MCP handler into an HTTP service speaking MCP's Streamable HTTP transport.
+///
+/// Every option has a documented default; the defaults are safe for a server on the local
+/// machine. A server reachable from elsewhere must name its hosts and origins
+/// ([`allowed_hosts`](Self::allowed_hosts), [`allowed_origins`](Self::allowed_origins)).
+///
+/// | option | default |
+/// |---|---|
+/// | [`max_body_bytes`](Self::max_body_bytes) | 4 MiB |
+/// | [`keep_alive`](Self::keep_alive) | 15 s |
+/// | [`session_idle_timeout`](Self::session_idle_timeout) | 30 min |
+/// | [`max_sessions`](Self::max_sessions) | 10,000 |
+/// | [`allowed_hosts`](Self::allowed_hosts) | `localhost`, `127.0.0.1`, `[::1]` |
+/// | [`allowed_origins`](Self::allowed_origins) | the same names, `http` or `https`, any port; requests without `Origin` pass |
+/// | [`response_mode`](Self::response_mode) | [`ResponseMode::Adaptive`] |
+/// | [`sse_after`](Self::sse_after) | 1 s |
+/// | [`protocol_versions`](Self::protocol_versions) | every [`ProtocolVersion`] |
+/// | [`stateless`](Self::stateless) | off |
+/// | [`stream_capacity`](Self::stream_capacity) | 64 events |
+/// | [`max_queued_events`](Self::max_queued_events) | 128 events |
+///
+/// # Example
+///
+/// ```
+/// use mcp_tower::{McpLayer, McpRequest, McpResponse};
+/// use std::time::Duration;
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let mcp = McpLayer::new().session_idle_timeout(Duration::from_secs(600));
+/// let sessions = mcp.sessions(); // the registry: broadcast, close
+/// let svc = ServiceBuilder::new()
+///     .layer(mcp)
+///     .service_fn(|_req: McpRequest| async { Ok::<_, std::convert::Infallible>(McpResponse::empty()) });
+///
+/// // Without a session, only `initialize` is served.
+/// let req = http::Request::post("/mcp")
+///     .header("host", "localhost:3000")
+///     .header("accept", "application/json, text/event-stream")
+///     .header("content-type", "application/json")
+///     .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_string())
+///     .unwrap();
+/// let res = svc.oneshot(req).await.unwrap();
+/// assert_eq!(res.status(), 400);
+/// assert!(sessions.is_empty());
+/// # }
+/// ```
+#[must_use]
+#[derive(Clone)]
+pub struct McpLayer {
+    shared: Arc<Shared>,
+}
+
+impl McpLayer {
+    /// A layer with every default.
+    pub fn new() -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                config: Config::default(),
+                store: Arc::new(SessionStore::new()),
+            }),
+        }
+    }
+
+    fn config(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(&mut Arc::make_mut(&mut self.shared).config);
+        self
+    }
+
+    /// The registry of this layer's sessions. Every service the layer builds shares it.
+    #[must_use]
+    pub fn sessions(&self) -> Sessions {
+        Sessions::new(self.shared.store.clone())
+    }
+
+    /// Largest accepted request body, in bytes (default 4 MiB); larger ones get 413.
+    pub fn max_body_bytes(self, limit: usize) -> Self {
+        self.config(|c| c.max_body_bytes = limit)
+    }
+
+    /// Interval of `:` keep-alive comments on silent SSE streams (default 15 s); `None` turns
+    /// them off.
+    pub fn keep_alive(self, interval: Option<Duration>) -> Self {
+        self.config(|c| c.keep_alive = interval.filter(|d| !d.is_zero()))
+    }
+
+    /// How long a session may stay idle, with no request in flight and no open stream, before
+    /// it ends (default 30 min). `Duration::MAX` keeps sessions until they are deleted.
+    pub fn session_idle_timeout(self, timeout: Duration) -> Self {
+        self.config(|c| c.session_idle_timeout = timeout)
+    }
+
+    /// Most sessions alive at once (default 10,000). An `initialize` beyond it gets 503 with
+    /// `Retry-After`.
+    pub fn max_sessions(self, max: usize) -> Self {
+        self.config(|c| c.max_sessions = max)
+    }
+
+    /// Accepts requests whose `Host` is one of `hosts` (`"example.com"` matches any port,
+    /// `"example.com:8443"` only that port). Replaces the loopback default. A request without
+    /// `Host` passes: it cannot come from a browser, the only DNS-rebinding vector.
+    pub fn allowed_hosts<I, T>(self, hosts: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        let list = hosts
+            .into_iter()
+            .map(|h| h.into().to_ascii_lowercase())
+            .collect();
+        self.config(|c| c.hosts = Allow::List(list))
+    }
+
+    /// Accepts any `Host`. Only for servers behind a proxy that checks it, or not reachable by
+    /// browsers: this turns off the DNS-rebinding defence.
+    pub fn allow_any_host(self) -> Self {
+        self.config(|c| c.hosts = Allow::Any)
+    }
+
+    /// Accepts browser requests whose `Origin` is one of `origins` (e.g.
+    /// `"https://app.example.com"`). Replaces the loopback default. Requests without `Origin`
+    /// (non-browser clients) always pass.
+    pub fn allowed_origins<I, T>(self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        let list = origins
+            .into_iter()
+            .map(|o| o.into().trim_end_matches('/').to_ascii_lowercase())
+            .collect();
+        self.config(|c| c.origins = Allow::List(list))
+    }
+
+    /// Accepts any `Origin`.
+    pub fn allow_any_origin(self) -> Self {
+        self.config(|c| c.origins = Allow::Any)
+    }
+
+    /// How replies are written (default [`ResponseMode::Adaptive`]).
+    pub fn response_mode(self, mode: ResponseMode) -> Self {
+        self.config(|c| c.response_mode = mode)
+    }
+
+    /// In [`ResponseMode::Adaptive`], how long a handler may run silently before its reply
+    /// turns into an SSE stream (default 1 s).
+    pub fn sse_after(self, delay: Duration) -> Self {
+        self.config(|c| c.sse_after = delay)
+    }
+
+    /// The protocol revisions served (default: all of [`ProtocolVersion::ALL`]). A request
+    /// naming another one in `MCP-Protocol-Version` gets 400.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `versions` is empty: such a server could answer nothing.
+    pub fn protocol_versions(self, versions: impl IntoIterator<Item = ProtocolVersion>) -> Self {
+        let mut list: Vec<ProtocolVersion> = versions.into_iter().collect();
+        assert!(
+            !list.is_empty(),
+            "McpLayer::protocol_versions needs at least one version"
+        );
+        list.sort();
+        list.dedup();
+        self.config(|c| c.versions = list)
+    }
+
+    /// Serves without sessions: no `Mcp-Session-Id` is issued or required, every request is
+    /// handled on its own, and GET and DELETE get 405 (default off).
+    pub fn stateless(self, on: bool) -> Self {
+        self.config(|c| c.stateless = on)
+    }
+
+    /// Events one SSE connection may hold for a slow reader (default 64). A connection whose
+    /// reader falls further behind is closed rather than buffered without bound.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `events` is zero.
+    pub fn stream_capacity(self, events: usize) -> Self {
+        assert!(events > 0, "McpLayer::stream_capacity must be at least 1");
+        self.config(|c| c.stream_capacity = events)
+    }
+
+    /// Unrelated messages (see [`Session::notify`](crate::Session::notify)) a session keeps
+    /// while it has no open stream (default 128); beyond that they are dropped.
+    pub fn max_queued_events(self, events: usize) -> Self {
+        self.config(|c| c.max_queued_events = events)
+    }
+}
+
+impl Default for McpLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S> Layer<S> for McpLayer {
+    type Service = McpService<S>;
+
+    fn layer(&self, inner: S) -> McpService<S> {
+        McpService::from_shared(inner, self.shared.clone())
+    }
+}
+
+impl fmt::Debug for McpLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("McpLayer")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}

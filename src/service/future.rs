@@ -1,0 +1,66 @@
+//! `ResponseFuture`: a ready-made rejection, or the POST pipeline.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::Response;
+use pin_project_lite::pin_project;
+
+use crate::body::McpBody;
+
+type Pipeline = Pin<Box<dyn Future<Output = Response<McpBody>> + Send>>;
+
+pin_project! {
+    /// The response future of [`McpService`](crate::McpService).
+    ///
+    /// Rejections, GET and DELETE are answered without allocating; a POST runs its pipeline
+    /// (read body, parse, dispatch) as one boxed future.
+    pub struct ResponseFuture {
+        #[pin]
+        kind: Kind,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind {
+        Ready { res: Option<Response<McpBody>> },
+        Pipeline { fut: Pipeline },
+    }
+}
+
+impl ResponseFuture {
+    pub(crate) fn ready(res: Response<McpBody>) -> Self {
+        Self {
+            kind: Kind::Ready { res: Some(res) },
+        }
+    }
+
+    pub(crate) fn pipeline(fut: impl Future<Output = Response<McpBody>> + Send + 'static) -> Self {
+        Self {
+            kind: Kind::Pipeline { fut: Box::pin(fut) },
+        }
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<Response<McpBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Ready { res } => Poll::Ready(Ok(res
+                .take()
+                .expect("ResponseFuture polled after completion"))),
+            KindProj::Pipeline { fut } => fut.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+impl fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}

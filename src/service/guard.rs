@@ -1,0 +1,273 @@
+//! Header checks that come before any body is read: Host/Origin, Accept, Content-Type,
+//! `Mcp-Session-Id` syntax and `MCP-Protocol-Version`.
+
+use http::header::{ACCEPT, CONTENT_TYPE, HOST, ORIGIN};
+use http::request::Parts;
+use http::HeaderMap;
+
+use crate::error::{Rejection, RejectionKind};
+use crate::layer::Shared;
+use crate::layer::{Allow, Config};
+use crate::protocol::{ProtocolVersion, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
+use crate::session::{is_visible_ascii, Lookup, SessionInner};
+use std::sync::Arc;
+
+const LOOPBACK: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+/// 403 for a `Host` or `Origin` that is not allowed (the DNS-rebinding defence).
+pub(crate) fn host_and_origin(
+    config: &Config,
+    parts: &http::Request<impl Sized>,
+) -> Result<(), Rejection> {
+    let host = parts
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| parts.headers().get(HOST).and_then(|h| h.to_str().ok()));
+    // A non-UTF-8 Host header is refused as well: it cannot be on any list.
+    let host_is_bad_bytes = host.is_none() && parts.headers().contains_key(HOST);
+    if host_is_bad_bytes || host.is_some_and(|h| !host_allowed(&config.hosts, h)) {
+        let shown = host.unwrap_or("(not UTF-8)");
+        return Err(Rejection::new(
+            RejectionKind::ForbiddenHost,
+            format!(
+                "Host '{shown}' is not allowed; add it with McpLayer::allowed_hosts, or call \
+                 McpLayer::allow_any_host() if a proxy in front checks it"
+            ),
+        ));
+    }
+    if let Some(origin) = parts.headers().get(ORIGIN) {
+        let text = origin.to_str().unwrap_or("");
+        if !origin_allowed(&config.origins, text) {
+            return Err(Rejection::new(
+                RejectionKind::ForbiddenOrigin,
+                format!(
+                    "Origin '{text}' is not allowed; add it with McpLayer::allowed_origins, or \
+                     call McpLayer::allow_any_origin()"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Splits `host[:port]`, keeping the brackets of an IPv6 literal.
+fn split_host(authority: &str) -> (&str, Option<&str>) {
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    if authority.starts_with('[') {
+        match authority.find(']') {
+            Some(end) => {
+                let (host, rest) = authority.split_at(end + 1);
+                (host, rest.strip_prefix(':'))
+            }
+            None => (authority, None),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    }
+}
+
+fn host_allowed(allow: &Allow, authority: &str) -> bool {
+    let (host, port) = split_host(authority);
+    match allow {
+        Allow::Any => true,
+        Allow::Loopback => LOOPBACK.iter().any(|l| host.eq_ignore_ascii_case(l)),
+        Allow::List(list) => list.iter().any(|entry| {
+            let (eh, ep) = split_host(entry);
+            eh.eq_ignore_ascii_case(host) && (ep.is_none() || ep == port)
+        }),
+    }
+}
+
+fn origin_allowed(allow: &Allow, origin: &str) -> bool {
+    match allow {
+        Allow::Any => true,
+        Allow::Loopback => {
+            let Some((scheme, rest)) = origin.split_once("://") else {
+                return false;
+            };
+            let (host, _) = split_host(rest.trim_end_matches('/'));
+            (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+                && LOOPBACK.iter().any(|l| host.eq_ignore_ascii_case(l))
+        }
+        Allow::List(list) => {
+            let origin = origin.trim_end_matches('/');
+            list.iter().any(|o| o.eq_ignore_ascii_case(origin))
+        }
+    }
+}
+
+/// What an `Accept` header admits.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Accepts {
+    pub(crate) json: bool,
+    pub(crate) sse: bool,
+}
+
+pub(crate) fn accepts(headers: &HeaderMap) -> Accepts {
+    let mut out = Accepts::default();
+    for value in headers.get_all(ACCEPT) {
+        let Ok(value) = value.to_str() else { continue };
+        for range in value.split(',') {
+            let mut params = range.split(';');
+            let media = params.next().unwrap_or("").trim();
+            let refused = params.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            if refused {
+                continue;
+            }
+            let (kind, sub) = media.split_once('/').unwrap_or((media, ""));
+            let any = kind == "*" && sub == "*";
+            let json = kind.eq_ignore_ascii_case("application")
+                && (sub == "*" || sub.eq_ignore_ascii_case("json"));
+            let sse = kind.eq_ignore_ascii_case("text")
+                && (sub == "*" || sub.eq_ignore_ascii_case("event-stream"));
+            out.json |= any || json;
+            out.sse |= any || sse;
+        }
+    }
+    out
+}
+
+pub(crate) fn content_type_is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The `Mcp-Session-Id` value, if any: exactly one, visible ASCII.
+pub(crate) fn session_header(parts: &Parts) -> Result<Option<&[u8]>, Rejection> {
+    let mut values = parts.headers.get_all(MCP_SESSION_ID).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Rejection::new(
+            RejectionKind::InvalidSessionId,
+            "send exactly one Mcp-Session-Id header",
+        ));
+    }
+    let bytes = first.as_bytes();
+    if !is_visible_ascii(bytes) {
+        return Err(Rejection::new(
+            RejectionKind::InvalidSessionId,
+            "Mcp-Session-Id must be visible ASCII (0x21-0x7E) and not empty",
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// The `MCP-Protocol-Version` value, if any; 400 when it is not a supported revision.
+pub(crate) fn version_header(
+    config: &Config,
+    parts: &Parts,
+) -> Result<Option<ProtocolVersion>, Rejection> {
+    let mut values = parts.headers.get_all(MCP_PROTOCOL_VERSION).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    let text = first.to_str().unwrap_or("(not UTF-8)");
+    let parsed = text
+        .parse::<ProtocolVersion>()
+        .ok()
+        .filter(|v| config.supports(*v));
+    match parsed {
+        Some(v) if values.next().is_none() => Ok(Some(v)),
+        _ => Err(Rejection::new(
+            RejectionKind::UnsupportedProtocolVersion,
+            format!(
+                "unsupported MCP-Protocol-Version '{text}'; this server supports: {}",
+                config.supported_list()
+            ),
+        )),
+    }
+}
+
+/// The live session a GET or DELETE names: 400 without a valid header, 404 when unknown.
+pub(crate) fn require_session(
+    shared: &Shared,
+    parts: &Parts,
+) -> Result<(Arc<SessionInner>, Option<ProtocolVersion>), Rejection> {
+    let version = version_header(&shared.config, parts)?;
+    let Some(id) = session_header(parts)? else {
+        return Err(Rejection::new(
+            RejectionKind::SessionRequired,
+            "Mcp-Session-Id header is required; initialize a session with a POST first",
+        ));
+    };
+    match shared.store.lookup(id) {
+        Lookup::Live(session) => {
+            session.touch();
+            Ok((session, version))
+        }
+        Lookup::NotFound => Err(session_not_found()),
+    }
+}
+
+pub(crate) fn session_not_found() -> Rejection {
+    Rejection::new(
+        RejectionKind::SessionNotFound,
+        "session not found: it expired or was ended; start a new one with initialize, without \
+         Mcp-Session-Id",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(accept: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT, accept.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn accept_parsing() {
+        let a = accepts(&headers("application/json, text/event-stream"));
+        assert!(a.json && a.sse);
+        let a = accepts(&headers("*/*"));
+        assert!(a.json && a.sse);
+        let a = accepts(&headers("application/json;q=0.9, text/event-stream;q=0"));
+        assert!(a.json && !a.sse);
+        let a = accepts(&headers("text/*"));
+        assert!(!a.json && a.sse);
+        let a = accepts(&HeaderMap::new());
+        assert!(!a.json && !a.sse);
+    }
+
+    #[test]
+    fn hosts() {
+        assert!(host_allowed(&Allow::Loopback, "localhost:3000"));
+        assert!(host_allowed(&Allow::Loopback, "127.0.0.1"));
+        assert!(host_allowed(&Allow::Loopback, "[::1]:8080"));
+        assert!(host_allowed(&Allow::Loopback, "LOCALHOST"));
+        assert!(!host_allowed(&Allow::Loopback, "evil.example.com"));
+        assert!(!host_allowed(&Allow::Loopback, "localhost.evil.com:3000"));
+        let list = Allow::List(vec!["example.com".into(), "api.example.com:8443".into()]);
+        assert!(host_allowed(&list, "example.com:1"));
+        assert!(host_allowed(&list, "api.example.com:8443"));
+        assert!(!host_allowed(&list, "api.example.com:443"));
+    }
+
+    #[test]
+    fn origins() {
+        assert!(origin_allowed(&Allow::Loopback, "http://localhost:3000"));
+        assert!(origin_allowed(&Allow::Loopback, "https://127.0.0.1"));
+        assert!(!origin_allowed(&Allow::Loopback, "http://evil.example.com"));
+        assert!(!origin_allowed(&Allow::Loopback, "null"));
+        assert!(!origin_allowed(&Allow::Loopback, "file://localhost"));
+        let list = Allow::List(vec!["https://app.example.com".into()]);
+        assert!(origin_allowed(&list, "https://APP.example.com/"));
+        assert!(!origin_allowed(&list, "http://app.example.com"));
+    }
+}

@@ -1,0 +1,166 @@
+//! Session ids: slab key + generation + a 128-bit secret, written as 32 URL-safe characters.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Raw bytes of an id: key (4) + generation (4) + secret (16).
+const RAW_LEN: usize = 24;
+/// Base64url of 24 bytes, no padding.
+const TEXT_LEN: usize = 32;
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// An opaque session id, as sent in `Mcp-Session-Id`.
+///
+/// It is visible ASCII (`A–Z a–z 0–9 - _`), and carries a 128-bit secret drawn from the
+/// operating system's random source, so it cannot be guessed. The transport finds a session from
+/// its id in O(1) without hashing it, and compares the secret in constant time; a slot reused by a
+/// later session never matches an old id.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionId(Arc<str>);
+
+impl SessionId {
+    /// The id as it travels in the header.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Ids are bearer-like secrets: keep them out of logs that print Debug output.
+        f.write_str("SessionId(..)")
+    }
+}
+
+/// The decoded parts of an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IdParts {
+    pub(crate) key: u32,
+    pub(crate) generation: u32,
+    pub(crate) secret: [u8; 16],
+}
+
+impl IdParts {
+    /// Draws a fresh secret for `key`/`generation`.
+    pub(crate) fn generate(key: u32, generation: u32) -> Self {
+        let mut secret = [0u8; 16];
+        if getrandom::fill(&mut secret).is_err() {
+            // Without OS randomness an id would be guessable; refusing to run is safer.
+            panic!("the operating system's random source is unavailable; cannot mint session ids");
+        }
+        Self {
+            key,
+            generation,
+            secret,
+        }
+    }
+
+    pub(crate) fn encode(&self) -> SessionId {
+        let mut raw = [0u8; RAW_LEN];
+        raw[..4].copy_from_slice(&self.key.to_be_bytes());
+        raw[4..8].copy_from_slice(&self.generation.to_be_bytes());
+        raw[8..].copy_from_slice(&self.secret);
+        let mut text = String::with_capacity(TEXT_LEN);
+        for chunk in raw.chunks(3) {
+            let n = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
+            for shift in [18, 12, 6, 0] {
+                text.push(char::from(ALPHABET[(n >> shift) as usize & 63]));
+            }
+        }
+        SessionId(text.into())
+    }
+
+    /// Decodes an id from the wire; `None` for anything that is not one of ours.
+    pub(crate) fn decode(text: &[u8]) -> Option<Self> {
+        if text.len() != TEXT_LEN {
+            return None;
+        }
+        let mut raw = [0u8; RAW_LEN];
+        for (i, quad) in text.chunks(4).enumerate() {
+            let mut n = 0u32;
+            for &c in quad {
+                n = n << 6 | u32::from(sextet(c)?);
+            }
+            raw[i * 3..i * 3 + 3].copy_from_slice(&n.to_be_bytes()[1..]);
+        }
+        let mut secret = [0u8; 16];
+        secret.copy_from_slice(&raw[8..]);
+        Some(Self {
+            key: u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]),
+            generation: u32::from_be_bytes([raw[4], raw[5], raw[6], raw[7]]),
+            secret,
+        })
+    }
+}
+
+fn sextet(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'-' => Some(62),
+        b'_' => Some(63),
+        _ => None,
+    }
+}
+
+/// Compares two secrets without an early exit, so timing reveals nothing about where they differ.
+pub(crate) fn secrets_match(a: &[u8; 16], b: &[u8; 16]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// Whether a header value is acceptable as a session id at all: visible ASCII 0x21–0x7E.
+pub(crate) fn is_visible_ascii(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.iter().all(|b| (0x21..=0x7e).contains(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_is_visible_ascii() {
+        let parts = IdParts::generate(7, u32::MAX);
+        let id = parts.encode();
+        assert_eq!(id.as_str().len(), TEXT_LEN);
+        assert!(is_visible_ascii(id.as_str().as_bytes()));
+        assert_eq!(IdParts::decode(id.as_str().as_bytes()), Some(parts));
+    }
+
+    #[test]
+    fn secrets_differ_between_ids() {
+        let a = IdParts::generate(1, 1);
+        let b = IdParts::generate(1, 1);
+        assert_ne!(a.secret, b.secret);
+        assert!(!secrets_match(&a.secret, &b.secret));
+        assert!(secrets_match(&a.secret, &a.secret));
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        assert_eq!(IdParts::decode(b""), None);
+        assert_eq!(IdParts::decode(&[b'A'; 31]), None);
+        assert_eq!(IdParts::decode(&[b'A'; 33]), None);
+        assert_eq!(IdParts::decode(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="), None);
+        assert_eq!(
+            IdParts::decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAé".as_bytes()),
+            None
+        );
+        assert!(!is_visible_ascii(b"a b"));
+        assert!(!is_visible_ascii(b"a\x7f"));
+    }
+
+    #[test]
+    fn debug_does_not_leak_the_id() {
+        let id = IdParts::generate(0, 0).encode();
+        assert_eq!(format!("{id:?}"), "SessionId(..)");
+    }
+}

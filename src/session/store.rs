@@ -1,0 +1,142 @@
+//! The session store: one `Mutex<Slab>`, locked only inside short synchronous methods.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use super::id::{secrets_match, IdParts};
+use super::SessionInner;
+
+/// What a lookup found.
+pub(crate) enum Lookup {
+    Live(Arc<SessionInner>),
+    /// Unknown, ended, or not one of our ids: 404 either way.
+    NotFound,
+}
+
+struct Slot {
+    parts: IdParts,
+    session: Arc<SessionInner>,
+    /// False while the `initialize` that created it is still running.
+    live: bool,
+}
+
+pub(crate) struct SessionStore {
+    slots: Mutex<Slab<Slot>>,
+    /// Generations grow across the whole store, so a reused slot never matches an old id.
+    generation: AtomicU32,
+    reaper_started: AtomicBool,
+    pub(crate) epoch: Instant,
+}
+
+impl SessionStore {
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: Mutex::new(Slab::new()),
+            generation: AtomicU32::new(0),
+            reaper_started: AtomicBool::new(false),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn slots(&self) -> MutexGuard<'_, Slab<Slot>> {
+        // A panic elsewhere never leaves the slab half-updated: every method finishes its edit
+        // before it can panic, so the data behind a poisoned lock is still consistent.
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reserves a slot for a session being initialized; `None` when `max` sessions exist.
+    pub(crate) fn reserve(
+        &self,
+        max: usize,
+        make: impl FnOnce(IdParts) -> Arc<SessionInner>,
+    ) -> Option<Arc<SessionInner>> {
+        let mut slots = self.slots();
+        if slots.len() >= max {
+            return None;
+        }
+        let entry = slots.vacant_entry();
+        let key = u32::try_from(entry.key()).ok()?;
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        let parts = IdParts::generate(key, generation);
+        let session = make(parts);
+        entry.insert(Slot {
+            parts,
+            session: session.clone(),
+            live: false,
+        });
+        Some(session)
+    }
+
+    /// Makes a reserved session visible to lookups.
+    pub(crate) fn commit(&self, parts: &IdParts) {
+        if let Some(slot) = self.slot_mut(&mut self.slots(), parts) {
+            slot.live = true;
+        }
+    }
+
+    /// Removes the session with exactly these parts; `None` if it is already gone.
+    pub(crate) fn remove(&self, parts: &IdParts) -> Option<Arc<SessionInner>> {
+        let mut slots = self.slots();
+        self.slot_mut(&mut slots, parts)?;
+        Some(slots.remove(parts.key as usize).session)
+    }
+
+    fn slot_mut<'a>(&self, slots: &'a mut Slab<Slot>, parts: &IdParts) -> Option<&'a mut Slot> {
+        slots
+            .get_mut(parts.key as usize)
+            .filter(|slot| slot.parts.generation == parts.generation)
+    }
+
+    /// Finds a live session from the id a client sent.
+    pub(crate) fn lookup(&self, text: &[u8]) -> Lookup {
+        let Some(parts) = IdParts::decode(text) else {
+            return Lookup::NotFound;
+        };
+        let slots = self.slots();
+        match slots.get(parts.key as usize) {
+            Some(slot)
+                if slot.live
+                    && slot.parts.generation == parts.generation
+                    && secrets_match(&slot.parts.secret, &parts.secret) =>
+            {
+                Lookup::Live(slot.session.clone())
+            }
+            _ => Lookup::NotFound,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slots().iter().filter(|(_, s)| s.live).count()
+    }
+
+    pub(crate) fn live(&self) -> Vec<Arc<SessionInner>> {
+        self.slots()
+            .iter()
+            .filter(|(_, s)| s.live)
+            .map(|(_, s)| s.session.clone())
+            .collect()
+    }
+
+    /// Sessions idle for longer than `idle`: no request in flight and no activity since.
+    pub(crate) fn idle_candidates(&self, idle: Duration) -> Vec<Arc<SessionInner>> {
+        let now = self.millis(Instant::now());
+        let idle = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        self.slots()
+            .iter()
+            .filter(|(_, s)| s.live && s.session.is_idle_since(now, idle))
+            .map(|(_, s)| s.session.clone())
+            .collect()
+    }
+
+    pub(crate) fn millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Returns true exactly once: the caller starts the reaper.
+    pub(crate) fn claim_reaper(&self) -> bool {
+        !self.reaper_started.swap(true, Ordering::AcqRel)
+    }
+}
