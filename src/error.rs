@@ -71,8 +71,15 @@ pub enum RejectionKind {
     UnsupportedProtocolVersion,
     /// `initialize` inside a live session: 400, −32600.
     AlreadyInitialized,
-    /// The session limit is reached: 503 with `Retry-After`.
+    /// The session limit is reached, or the server is shutting down: 503 with `Retry-After`.
     TooManySessions,
+    /// The session has as many requests in flight as allowed: 429 with `Retry-After`.
+    TooManyRequests,
+    /// `Last-Event-ID` is not an event id of this session: 400.
+    InvalidEventId,
+    /// The events after `Last-Event-ID` are no longer kept (or the stream is forgotten), so the
+    /// stream cannot be resumed without a gap: 400. The client should not retry the resume.
+    ReplayUnavailable,
 }
 
 impl RejectionKind {
@@ -87,13 +94,16 @@ impl RejectionKind {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SessionNotFound => StatusCode::NOT_FOUND,
             Self::TooManySessions => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyRead
             | Self::ParseError
             | Self::InvalidMessage
             | Self::SessionRequired
             | Self::InvalidSessionId
             | Self::UnsupportedProtocolVersion
-            | Self::AlreadyInitialized => StatusCode::BAD_REQUEST,
+            | Self::AlreadyInitialized
+            | Self::InvalidEventId
+            | Self::ReplayUnavailable => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -153,8 +163,14 @@ impl Rejection {
         if let Some(allow) = self.allow {
             headers.insert(ALLOW, HeaderValue::from_static(allow));
         }
-        if self.kind == RejectionKind::TooManySessions {
-            headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        match self.kind {
+            RejectionKind::TooManySessions => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            RejectionKind::TooManyRequests => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         res.extensions_mut().insert(self);
         res

@@ -33,7 +33,7 @@ use serde_json::{json, Value};
 use crate::jsonrpc::{code, outgoing_bytes, ErrorObject, RequestId};
 use crate::outbox::Outbox;
 use crate::protocol::ProtocolVersion;
-use crate::session::{Delivery, Session};
+use crate::session::{ClientRequestError, Delivery, RequestOptions, Session};
 
 /// One JSON-RPC request or notification from a client, with its [`RequestContext`].
 ///
@@ -380,6 +380,77 @@ impl RequestContext {
             params["message"] = json!(message);
         }
         self.notify("notifications/progress", Some(params))
+    }
+
+    /// Sends a request to the client related to this request (`sampling/createMessage`,
+    /// `elicitation/create`, `roots/list`, `ping`) on this request's stream, and waits for the
+    /// client's answer, with the layer's default timeout.
+    ///
+    /// If the future is dropped before the answer (the handler gave up or was cancelled), the
+    /// client is sent `notifications/cancelled`.
+    ///
+    /// ```no_run
+    /// # async fn demo(ctx: &mcp_tower::RequestContext) -> Result<(), mcp_tower::session::ClientRequestError> {
+    /// use serde_json::json;
+    ///
+    /// let answer = ctx
+    ///     .request("sampling/createMessage", Some(json!({
+    ///         "messages": [{ "role": "user", "content": { "type": "text", "text": "Hi" } }],
+    ///         "maxTokens": 100,
+    ///     })))
+    ///     .await?;
+    /// println!("the model said {}", answer["content"]["text"]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// See [`ClientRequestError`]: the client lacks the capability the method needs (checked
+    /// before anything is sent), there is no session (stateless mode), too many requests are
+    /// waiting, the answer did not come in time (`notifications/cancelled` is sent), the
+    /// session ended, or the client answered with an error.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, ClientRequestError> {
+        self.request_with(method, params, RequestOptions::new())
+            .await
+    }
+
+    /// [`request`](Self::request) with per-call options (timeout, reset on progress).
+    ///
+    /// # Errors
+    ///
+    /// As [`request`](Self::request).
+    pub async fn request_with(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        options: RequestOptions,
+    ) -> Result<Value, ClientRequestError> {
+        let outbox = self.inner.outbox.clone();
+        let session = outbox
+            .as_ref()
+            .and_then(|o| o.session().cloned())
+            .or_else(|| self.inner.session.as_ref().and_then(Session::inner))
+            .ok_or(ClientRequestError::NoSession)?;
+        let send = |json: &[u8]| match &outbox {
+            Some(outbox) => outbox.send(json),
+            None => session.send_unrelated(json),
+        };
+        session.request_client(method, params, options, &send).await
+    }
+
+    /// Closes the client's current connection to this request's SSE stream without ending the
+    /// stream (SEP-1699 polling, protocol 2025-11-25 and later): the client waits for the
+    /// `retry:` hint, then resumes with `Last-Event-ID` and receives what it missed, the answer
+    /// included. Returns false when the reply is not a resumable stream (yet).
+    pub fn close_sse_stream(&self) -> bool {
+        self.inner
+            .outbox
+            .as_ref()
+            .is_some_and(|o| o.close_connection())
     }
 
     /// Sends a `notifications/message` log entry related to this request. Filtering by the

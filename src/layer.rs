@@ -8,7 +8,9 @@ use tower_layer::Layer;
 
 use crate::protocol::ProtocolVersion;
 use crate::service::McpService;
-use crate::session::{SessionStore, Sessions};
+use crate::session::{
+    CloseReason, EventStore, MemoryEventStore, Session, SessionId, SessionStore, Sessions,
+};
 
 /// Default request body limit: 4 MiB, as the official SDKs use.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -24,6 +26,16 @@ pub const DEFAULT_SSE_AFTER: Duration = Duration::from_secs(1);
 pub const DEFAULT_STREAM_CAPACITY: usize = 64;
 /// Default number of unrelated messages a session keeps while it has no open stream.
 pub const DEFAULT_MAX_QUEUED_EVENTS: usize = 128;
+/// Default `retry:` hint sent before the server closes a connection on purpose.
+pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// Default time a request to the client waits for its answer.
+pub const DEFAULT_CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default number of requests to the client one session may have waiting.
+pub const DEFAULT_MAX_PENDING_REQUESTS: usize = 64;
+/// Default number of requests one session may have in flight.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+/// Default time a new session has to send `notifications/initialized`.
+pub const DEFAULT_INITIALIZE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How a request's reply is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,6 +53,25 @@ pub enum ResponseMode {
     Sse,
 }
 
+/// When the server closes an SSE connection early without ending the stream, so that long
+/// calls become polls (SEP-1699; protocol 2025-11-25 and later only, since older clients do not
+/// expect it). The client reconnects after the `retry:` hint and resumes with `Last-Event-ID`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PollingPolicy {
+    /// Keep connections open until the stream ends.
+    #[default]
+    Off,
+    /// Close right after the priming event.
+    AfterPriming,
+    /// Close each connection after it has been open this long.
+    After(Duration),
+}
+
+type SessionHook = Arc<dyn Fn(&Session) + Send + Sync>;
+type CloseHook = Arc<dyn Fn(&SessionId, CloseReason) + Send + Sync>;
+type PrincipalFn = Arc<dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync>;
+
 /// Which `Host` or `Origin` values are accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Allow {
@@ -52,8 +83,19 @@ pub(crate) enum Allow {
 }
 
 /// The frozen configuration; see the setters of [`McpLayer`] for each field.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Config {
+    pub(crate) retry_interval: Duration,
+    pub(crate) polling: PollingPolicy,
+    pub(crate) disconnect_grace: Option<Duration>,
+    pub(crate) client_request_timeout: Duration,
+    pub(crate) max_pending_requests: usize,
+    pub(crate) max_in_flight: usize,
+    pub(crate) initialize_timeout: Duration,
+    pub(crate) event_store: Arc<dyn EventStore>,
+    pub(crate) on_session_created: Option<SessionHook>,
+    pub(crate) on_session_closed: Option<CloseHook>,
+    pub(crate) principal: Option<PrincipalFn>,
     pub(crate) max_body_bytes: usize,
     pub(crate) keep_alive: Option<Duration>,
     pub(crate) session_idle_timeout: Duration,
@@ -71,6 +113,17 @@ pub(crate) struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            retry_interval: DEFAULT_RETRY_INTERVAL,
+            polling: PollingPolicy::Off,
+            disconnect_grace: None,
+            client_request_timeout: DEFAULT_CLIENT_REQUEST_TIMEOUT,
+            max_pending_requests: DEFAULT_MAX_PENDING_REQUESTS,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            initialize_timeout: DEFAULT_INITIALIZE_TIMEOUT,
+            event_store: Arc::new(MemoryEventStore::new()),
+            on_session_created: None,
+            on_session_closed: None,
+            principal: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             keep_alive: Some(DEFAULT_KEEP_ALIVE),
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
@@ -84,6 +137,32 @@ impl Default for Config {
             stream_capacity: DEFAULT_STREAM_CAPACITY,
             max_queued_events: DEFAULT_MAX_QUEUED_EVENTS,
         }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("keep_alive", &self.keep_alive)
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("max_sessions", &self.max_sessions)
+            .field("hosts", &self.hosts)
+            .field("origins", &self.origins)
+            .field("response_mode", &self.response_mode)
+            .field("sse_after", &self.sse_after)
+            .field("versions", &self.versions)
+            .field("stateless", &self.stateless)
+            .field("stream_capacity", &self.stream_capacity)
+            .field("max_queued_events", &self.max_queued_events)
+            .field("retry_interval", &self.retry_interval)
+            .field("polling", &self.polling)
+            .field("disconnect_grace", &self.disconnect_grace)
+            .field("client_request_timeout", &self.client_request_timeout)
+            .field("max_pending_requests", &self.max_pending_requests)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("initialize_timeout", &self.initialize_timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,7 +180,7 @@ impl Config {
 /// What layer and services share: the configuration and the session store.
 #[derive(Clone)]
 pub(crate) struct Shared {
-    pub(crate) config: Config,
+    pub(crate) config: Arc<Config>,
     pub(crate) store: Arc<SessionStore>,
 }
 
@@ -125,6 +204,14 @@ pub(crate) struct Shared {
 /// | [`stateless`](Self::stateless) | off |
 /// | [`stream_capacity`](Self::stream_capacity) | 64 events |
 /// | [`max_queued_events`](Self::max_queued_events) | 128 events |
+/// | [`event_store`](Self::event_store) | [`MemoryEventStore`]: 256 events, 1 MiB, 5 min per stream |
+/// | [`retry_interval`](Self::retry_interval) | 1 s |
+/// | [`polling`](Self::polling) | [`PollingPolicy::Off`] |
+/// | [`disconnect_grace`](Self::disconnect_grace) | off: a disconnect is not a cancellation |
+/// | [`client_request_timeout`](Self::client_request_timeout) | 60 s |
+/// | [`max_pending_requests`](Self::max_pending_requests) | 64 per session |
+/// | [`max_in_flight`](Self::max_in_flight) | 64 per session |
+/// | [`initialize_timeout`](Self::initialize_timeout) | 60 s |
 ///
 /// # Example
 ///
@@ -163,14 +250,14 @@ impl McpLayer {
     pub fn new() -> Self {
         Self {
             shared: Arc::new(Shared {
-                config: Config::default(),
+                config: Arc::new(Config::default()),
                 store: Arc::new(SessionStore::new()),
             }),
         }
     }
 
     fn config(mut self, f: impl FnOnce(&mut Config)) -> Self {
-        f(&mut Arc::make_mut(&mut self.shared).config);
+        f(Arc::make_mut(&mut Arc::make_mut(&mut self.shared).config));
         self
     }
 
@@ -293,6 +380,91 @@ impl McpLayer {
     /// while it has no open stream (default 128); beyond that they are dropped.
     pub fn max_queued_events(self, events: usize) -> Self {
         self.config(|c| c.max_queued_events = events)
+    }
+}
+
+impl McpLayer {
+    /// Where every session-era SSE event is recorded for replay after a lost connection
+    /// (default: a [`MemoryEventStore`] with its default bounds).
+    pub fn event_store(self, store: impl EventStore) -> Self {
+        let store: Arc<dyn EventStore> = Arc::new(store);
+        self.config(|c| c.event_store = store)
+    }
+
+    /// The `retry:` hint sent before the server closes a connection on purpose, and in priming
+    /// events (default 1 s).
+    pub fn retry_interval(self, interval: Duration) -> Self {
+        self.config(|c| c.retry_interval = interval)
+    }
+
+    /// When to close SSE connections early so long calls become polls (default
+    /// [`PollingPolicy::Off`]).
+    pub fn polling(self, policy: PollingPolicy) -> Self {
+        self.config(|c| c.polling = policy)
+    }
+
+    /// Cancels a request whose SSE connection vanished and was not resumed within `grace`
+    /// (default off: before protocol 2026-07-28 a disconnect is not a cancellation).
+    pub fn disconnect_grace(self, grace: Option<Duration>) -> Self {
+        self.config(|c| c.disconnect_grace = grace)
+    }
+
+    /// How long a request to the client (sampling, elicitation, roots) waits for its answer by
+    /// default (60 s); per call, see [`RequestOptions`](crate::session::RequestOptions).
+    pub fn client_request_timeout(self, timeout: Duration) -> Self {
+        self.config(|c| c.client_request_timeout = timeout)
+    }
+
+    /// Requests to the client one session may have waiting (default 64).
+    pub fn max_pending_requests(self, max: usize) -> Self {
+        self.config(|c| c.max_pending_requests = max)
+    }
+
+    /// Requests one session may have in flight (default 64); beyond it a POST gets 429.
+    pub fn max_in_flight(self, max: usize) -> Self {
+        self.config(|c| c.max_in_flight = max.max(1))
+    }
+
+    /// How long a new session has to send `notifications/initialized` before it is ended
+    /// (default 60 s).
+    pub fn initialize_timeout(self, timeout: Duration) -> Self {
+        self.config(|c| c.initialize_timeout = timeout)
+    }
+
+    /// Runs `hook` for every session opened (after its `initialize` succeeded).
+    pub fn on_session_created(self, hook: impl Fn(&Session) + Send + Sync + 'static) -> Self {
+        let hook: SessionHook = Arc::new(hook);
+        self.config(|c| c.on_session_created = Some(hook))
+    }
+
+    /// Runs `hook` for every session that ends, with the reason.
+    pub fn on_session_closed(
+        self,
+        hook: impl Fn(&SessionId, CloseReason) + Send + Sync + 'static,
+    ) -> Self {
+        let hook: CloseHook = Arc::new(hook);
+        self.config(|c| c.on_session_closed = Some(hook))
+    }
+
+    /// Binds each session to the principal `extract` reads from the `initialize` request (for
+    /// example a user id an authentication layer put in the extensions). A later request whose
+    /// principal differs gets 404, as if the session did not exist.
+    ///
+    /// ```
+    /// use mcp_tower::McpLayer;
+    ///
+    /// #[derive(Clone)]
+    /// struct User(String);
+    ///
+    /// let layer = McpLayer::new().bind_sessions_to(|head| head.extensions.get::<User>().map(|u| u.0.clone()));
+    /// # let _ = layer;
+    /// ```
+    pub fn bind_sessions_to(
+        self,
+        extract: impl Fn(&http::request::Parts) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        let extract: PrincipalFn = Arc::new(extract);
+        self.config(|c| c.principal = Some(extract))
     }
 }
 

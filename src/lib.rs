@@ -62,9 +62,15 @@ pub use body::McpBody;
 pub use error::{BoxError, Rejection, RejectionKind};
 pub use handler::{LogLevel, McpRequest, McpResponse, RequestContext};
 pub use layer::{
-    McpLayer, ResponseMode, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUED_EVENTS,
-    DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SSE_AFTER, DEFAULT_STREAM_CAPACITY,
+    McpLayer, PollingPolicy, ResponseMode, DEFAULT_CLIENT_REQUEST_TIMEOUT,
+    DEFAULT_INITIALIZE_TIMEOUT, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_MAX_QUEUED_EVENTS, DEFAULT_MAX_SESSIONS,
+    DEFAULT_RETRY_INTERVAL, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SSE_AFTER,
+    DEFAULT_STREAM_CAPACITY,
 };
 pub use protocol::ProtocolVersion;
 pub use service::{McpService, ResponseFuture};
-pub use session::{BroadcastReport, Delivery, Session, SessionId, Sessions};
+pub use session::{
+    BroadcastReport, ClientRequestError, CloseReason, Delivery, Session, SessionId, Sessions,
+    ShutdownReport,
+};

@@ -1,52 +1,70 @@
 //! Where the messages a handler sends about one request go, while the transport decides
-//! between a JSON and an SSE reply.
+//! between a JSON and an SSE reply, and after.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+use crate::jsonrpc::RequestId;
 use crate::session::{Delivery, SessionInner};
 use crate::sse::{channel, message_event, SseBody, SseSender, TrySendError};
 
-/// The related-message channel of one request.
+/// The related-message channel of one request (or of one batch).
 pub(crate) struct Outbox {
     state: Mutex<State>,
     wake: Notify,
-    /// Where messages go when the reply is plain JSON.
     session: Option<Arc<SessionInner>>,
+    /// The request a session stream answers, so `notifications/cancelled` and
+    /// `disconnect_grace` can find its handler.
+    request: Option<RequestId>,
 }
 
 enum State {
     /// Adaptive mode, form not decided yet: messages (JSON) wait here.
     Buffered(Vec<Bytes>),
-    /// The reply is an SSE stream.
-    Streaming(SseSender),
+    /// Streaming on a session stream: numbered, recorded for replay, resumable.
+    Session(u32),
+    /// Streaming without a session (stateless): written directly, not resumable.
+    Direct(SseSender),
     /// The reply is JSON: messages become unrelated ones on the session's standalone stream.
     Detached,
-    /// The request is answered, or its stream is gone.
+    /// The request is answered or abandoned.
     Closed,
 }
 
 impl Outbox {
-    pub(crate) fn buffered(session: Option<Arc<SessionInner>>) -> Arc<Self> {
-        Self::with_state(State::Buffered(Vec::new()), session)
+    pub(crate) fn buffered(
+        session: Option<Arc<SessionInner>>,
+        request: Option<RequestId>,
+    ) -> Arc<Self> {
+        Self::with_state(State::Buffered(Vec::new()), session, request)
     }
 
     pub(crate) fn detached(session: Option<Arc<SessionInner>>) -> Arc<Self> {
-        Self::with_state(State::Detached, session)
+        Self::with_state(State::Detached, session, None)
     }
 
-    fn with_state(state: State, session: Option<Arc<SessionInner>>) -> Arc<Self> {
+    fn with_state(
+        state: State,
+        session: Option<Arc<SessionInner>>,
+        request: Option<RequestId>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(state),
             wake: Notify::new(),
             session,
+            request,
         })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The session this request belongs to.
+    pub(crate) fn session(&self) -> Option<&Arc<SessionInner>> {
+        self.session.as_ref()
     }
 
     /// Sends one message related to the request. Never waits.
@@ -59,12 +77,19 @@ impl Outbox {
                 self.wake.notify_one();
                 Delivery::Sent
             }
-            State::Streaming(tx) => match tx.try_send(message_event(None, json)) {
+            State::Session(stream) => {
+                let stream = *stream;
+                drop(state);
+                self.session
+                    .as_ref()
+                    .map_or(Delivery::Dropped, |s| s.stream_send(stream, json, false))
+            }
+            State::Direct(tx) => match tx.try_send(message_event(None, json)) {
                 Ok(()) => Delivery::Sent,
                 Err(TrySendError::Full(_)) => {
-                    // The client reads slower than the handler writes. Ending the connection
-                    // beats buffering without bound.
-                    if let State::Streaming(tx) = std::mem::replace(&mut *state, State::Closed) {
+                    // Without a session there is no replay log: the slow reader loses its
+                    // connection rather than making us buffer without bound.
+                    if let State::Direct(tx) = std::mem::replace(&mut *state, State::Closed) {
                         tx.close(Bytes::new());
                     }
                     Delivery::Dropped
@@ -76,27 +101,21 @@ impl Outbox {
             },
             State::Detached => {
                 drop(state);
-                match &self.session {
-                    Some(session) => session.send_unrelated(json),
-                    None => Delivery::Dropped,
-                }
+                self.session
+                    .as_ref()
+                    .map_or(Delivery::Dropped, |s| s.send_unrelated(json))
             }
             State::Closed => Delivery::Dropped,
         }
     }
 
-    /// Resolves once a message is buffered (adaptive mode).
+    /// Resolves once a message is buffered (adaptive mode), or the outbox left that mode.
     pub(crate) async fn first_message(&self) {
         loop {
             let notified = self.wake.notified();
-            if let State::Buffered(buf) = &*self.state() {
-                if buf.is_empty() {
-                    // fall through to wait
-                } else {
-                    return;
-                }
-            } else {
-                return;
+            match &*self.state() {
+                State::Buffered(buf) if buf.is_empty() => {}
+                _ => return,
             }
             notified.await;
         }
@@ -106,19 +125,31 @@ impl Outbox {
         matches!(&*self.state(), State::Buffered(buf) if !buf.is_empty())
     }
 
-    /// Turns the reply into an SSE stream: buffered messages go first.
-    pub(crate) fn stream(&self, capacity: usize) -> SseBody {
+    /// Turns the reply into an SSE stream; messages buffered so far go first.
+    pub(crate) fn stream(
+        &self,
+        capacity: usize,
+        keep_alive: Option<std::time::Duration>,
+    ) -> SseBody {
         let mut state = self.state();
         let buffered = match std::mem::replace(&mut *state, State::Closed) {
             State::Buffered(buf) => buf,
             _ => Vec::new(),
         };
-        let (tx, body) = channel(capacity.max(buffered.len() + 1));
+        if let Some(session) = &self.session {
+            let (stream, body) = session.open_request_stream(self.request.clone(), buffered);
+            *state = State::Session(stream);
+            return body;
+        }
+        let (tx, mut body) = channel(capacity.max(buffered.len() + 2));
         for json in buffered {
-            // Capacity covers everything buffered, so this cannot fail.
+            // The channel has room for everything buffered.
             let _ = tx.try_send(message_event(None, &json));
         }
-        *state = State::Streaming(tx);
+        if let Some(interval) = keep_alive {
+            body = body.keep_alive(interval);
+        }
+        *state = State::Direct(tx);
         body
     }
 
@@ -136,24 +167,54 @@ impl Outbox {
         }
     }
 
-    /// Writes a response on the stream. Waits for room if the channel is full: the handler is
-    /// done, only this request's task waits, and it ends when the client does.
-    pub(crate) async fn respond(&self, json: &[u8]) {
-        let tx = match &*self.state() {
-            State::Streaming(tx) => tx.raw_sender(),
-            _ => return,
+    /// Writes a response on the stream; `last` ends the stream after it. A session stream
+    /// never waits (the replay log keeps what a slow reader has not taken); a direct stream
+    /// waits for room, which holds only this request's task.
+    pub(crate) async fn respond(&self, json: &[u8], last: bool) {
+        let direct = {
+            let mut state = self.state();
+            match &*state {
+                State::Session(stream) => {
+                    let stream = *stream;
+                    if last {
+                        *state = State::Closed;
+                    }
+                    drop(state);
+                    if let Some(session) = &self.session {
+                        session.stream_send(stream, json, last);
+                    }
+                    return;
+                }
+                State::Direct(tx) => {
+                    let raw = tx.raw_sender();
+                    if last {
+                        *state = State::Closed;
+                    }
+                    raw
+                }
+                _ => return,
+            }
         };
-        let _ = tx.send(message_event(None, json)).await;
+        let _ = direct.send(message_event(None, json)).await;
     }
 
-    /// Ends the stream once what is queued is written.
-    pub(crate) fn close(&self) {
-        *self.state() = State::Closed;
+    /// Ends the stream without (further) answers: the request was cancelled, or a batch is done.
+    pub(crate) fn abandon(&self) {
+        let previous = std::mem::replace(&mut *self.state(), State::Closed);
+        if let (State::Session(stream), Some(session)) = (previous, &self.session) {
+            session.abandon_stream(stream);
+        }
     }
 
-    /// Writes the final response and ends the stream.
-    pub(crate) async fn finish(&self, json: &[u8]) {
-        self.respond(json).await;
-        self.close();
+    /// Closes the client's current connection to this request's stream without ending the
+    /// stream (SEP-1699). Returns false if there is none.
+    pub(crate) fn close_connection(&self) -> bool {
+        let stream = match &*self.state() {
+            State::Session(stream) => *stream,
+            _ => return false,
+        };
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.close_connection(stream))
     }
 }

@@ -1,4 +1,5 @@
-//! GET: the session's standalone server→client SSE stream.
+//! GET: the session's standalone server→client SSE stream, or the resumption of any of its
+//! streams with `Last-Event-ID`.
 
 use http::request::Parts;
 use http::Response;
@@ -9,10 +10,11 @@ use crate::body::McpBody;
 use crate::error::{Rejection, RejectionKind};
 use crate::layer::Shared;
 use crate::protocol::LAST_EVENT_ID;
+use crate::session::ResumeError;
 
-/// Opens the standalone stream. A session has at most one: a new GET takes over and the older
-/// connection is ended, so a half-open connection can never strand a reconnecting client, and
-/// each message still goes on exactly one stream.
+/// Opens the standalone stream, or resumes a stream. A stream has at most one connection: a
+/// new GET (or resume) takes over and the older connection is ended, so a half-open connection
+/// can never strand a reconnecting client, and each message still goes on exactly one stream.
 pub(crate) fn open_stream(shared: &Shared, parts: &Parts) -> Result<Response<McpBody>, Rejection> {
     if !accepts(&parts.headers).sse {
         return Err(Rejection::new(
@@ -21,15 +23,19 @@ pub(crate) fn open_stream(shared: &Shared, parts: &Parts) -> Result<Response<Mcp
         ));
     }
     let (session, _version) = require_session(shared, parts)?;
-    if parts.headers.contains_key(LAST_EVENT_ID) {
-        return Err(Rejection::new(
-            RejectionKind::InvalidMessage,
-            "this server does not resume streams (Last-Event-ID); open a new stream without it",
-        ));
-    }
-    let mut body = session.attach_standalone(shared.config.stream_capacity);
-    if let Some(interval) = shared.config.keep_alive {
-        body = body.keep_alive(interval);
-    }
+    let body = match parts.headers.get(LAST_EVENT_ID) {
+        None => session.attach_standalone(),
+        Some(cursor) => session.resume(cursor.as_bytes()).map_err(|e| match e {
+            ResumeError::Malformed => Rejection::new(
+                RejectionKind::InvalidEventId,
+                "Last-Event-ID is not an event id of this session; open the stream without it",
+            ),
+            ResumeError::Gone => Rejection::new(
+                RejectionKind::ReplayUnavailable,
+                "the events after this Last-Event-ID are no longer kept (the replay window has \
+                 passed or the stream ended long ago); do not retry this resume",
+            ),
+        })?,
+    };
     Ok(sse_response(body))
 }

@@ -205,11 +205,20 @@ pub(crate) fn require_session(
         ));
     };
     match shared.store.lookup(id) {
-        Lookup::Live(session) => {
+        Lookup::Live(session) if principal_matches(&shared.config, parts, &session) => {
             session.touch();
             Ok((session, version))
         }
-        Lookup::NotFound => Err(session_not_found()),
+        Lookup::Live(_) | Lookup::NotFound => Err(session_not_found()),
+    }
+}
+
+/// With sessions bound to principals: whether this request comes from the session's owner.
+/// Another principal is told the session does not exist.
+pub(crate) fn principal_matches(config: &Config, parts: &Parts, session: &SessionInner) -> bool {
+    match &config.principal {
+        Some(extract) => extract(parts) == session.principal,
+        None => true,
     }
 }
 

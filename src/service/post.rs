@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Buf;
+use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
 use http::header::CONTENT_LENGTH;
 use http::{HeaderValue, Request, Response};
@@ -16,7 +17,8 @@ use tower::ServiceExt;
 use tower_service::Service;
 
 use super::guard::{
-    accepts, content_type_is_json, session_header, session_not_found, version_header,
+    accepts, content_type_is_json, principal_matches, session_header, session_not_found,
+    version_header,
 };
 use super::{accepted, json_response, sse_response};
 use crate::body::McpBody;
@@ -28,7 +30,7 @@ use crate::jsonrpc::{
 use crate::layer::{ResponseMode, Shared};
 use crate::outbox::Outbox;
 use crate::protocol::{ProtocolVersion, MCP_SESSION_ID};
-use crate::session::{start_reaper, Lookup, SessionInner};
+use crate::session::{start_reaper, CloseReason, Lookup, SessionInner};
 
 /// Runs the whole POST pipeline; every failure becomes its rejection response.
 pub(crate) async fn serve<S, B>(inner: S, shared: Arc<Shared>, req: Request<B>) -> Response<McpBody>
@@ -90,8 +92,12 @@ where
         match session_header(&parts).map_err(Rejection::into_response)? {
             None => None,
             Some(id) => match shared.store.lookup(id) {
-                Lookup::Live(session) => Some(session),
-                Lookup::NotFound => return Err(session_not_found().into_response()),
+                Lookup::Live(session) if principal_matches(config, &parts, &session) => {
+                    Some(session)
+                }
+                Lookup::Live(_) | Lookup::NotFound => {
+                    return Err(session_not_found().into_response())
+                }
             },
         }
     };
@@ -230,7 +236,7 @@ struct Reservation(Option<Arc<SessionInner>>);
 impl Drop for Reservation {
     fn drop(&mut self) {
         if let Some(session) = self.0.take() {
-            session.close();
+            session.close(CloseReason::Closed);
         }
     }
 }
@@ -274,9 +280,19 @@ where
             return Ok(self.request(id, method, params, None).await);
         }
         let store = self.shared.store.clone();
-        let max_queued = config.max_queued_events;
+        if store.draining.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(reject(
+                RejectionKind::TooManySessions,
+                "this server is shutting down and admits no new sessions; retry later",
+            ));
+        }
+        let principal = config
+            .principal
+            .as_ref()
+            .and_then(|extract| extract(&self.head));
+        let session_config = self.shared.config.clone();
         let Some(session) = store.reserve(config.max_sessions, |parts| {
-            SessionInner::new(parts, &store, max_queued)
+            SessionInner::new(parts, &store, session_config, principal)
         }) else {
             return Err(reject(
                 RejectionKind::TooManySessions,
@@ -286,7 +302,7 @@ where
                 ),
             ));
         };
-        start_reaper(&store, config.session_idle_timeout);
+        start_reaper(&store, config);
         let capabilities = params.as_ref().and_then(|p| p.get("capabilities")).cloned();
         let session_id = session.id.clone();
         self.session = Some(session.clone());
@@ -323,55 +339,82 @@ where
         params: Option<Value>,
         on_done: Option<Box<dyn FnOnce(&McpResponse) + Send>>,
     ) -> Response<McpBody> {
-        let config = &self.shared.config;
+        let config = self.shared.config.clone();
+        // The request counts as activity for its session until its answer is written.
+        let in_flight = match &self.session {
+            Some(session) => match session.begin_request() {
+                Some(guard) => Some(guard),
+                None => {
+                    return reject(
+                        RejectionKind::TooManyRequests,
+                        format!(
+                            "this session already has {} requests in flight; wait for some to \
+                             finish",
+                            config.max_in_flight
+                        ),
+                    )
+                }
+            },
+            None => None,
+        };
         let mode = config.response_mode;
         let outbox = match mode {
             ResponseMode::Json => Outbox::detached(self.session.clone()),
-            ResponseMode::Adaptive | ResponseMode::Sse => Outbox::buffered(self.session.clone()),
+            ResponseMode::Adaptive | ResponseMode::Sse => {
+                Outbox::buffered(self.session.clone(), Some(id.clone()))
+            }
         };
         let ctx = self.context(params.as_ref(), Some(outbox.clone()));
+        // `initialize` must not be cancelled; every other request can be, by its id.
+        let cancellable = self
+            .session
+            .as_ref()
+            .filter(|_| method != "initialize")
+            .cloned();
         let req = McpRequest::from_parts(Some(id.clone()), method, params, ctx);
-        // The request counts as activity for its session until its answer is written.
-        let in_flight = self.session.as_ref().map(SessionInner::begin_request);
-        let handler = call_handler(self.inner, req);
+        let (abort, registration) = AbortHandle::new_pair();
+        let registered = cancellable.map(|s| {
+            let token = s.register_running(id.clone(), abort);
+            (s, token)
+        });
+        let handler = Abortable::new(call_handler(self.inner, req), registration);
         let call = async move {
             let _in_flight = in_flight;
-            let res = handler.await;
+            let outcome = handler.await;
+            if let Some((session, token)) = &registered {
+                session.finish_running(&id, *token);
+            }
+            // Cancelled: no answer at all.
+            let res = outcome.ok()?;
             if let Some(on_done) = on_done {
                 on_done(&res);
             }
-            jsonrpc::response_bytes(&id, res.outcome())
+            Some(jsonrpc::response_bytes(&id, res.outcome()))
         };
-        let capacity = config.stream_capacity;
-        let keep_alive = config.keep_alive;
-        let streamed =
-            |outbox: Arc<Outbox>, call: Pin<Box<dyn Future<Output = Vec<u8>> + Send>>| {
-                let mut body = outbox.stream(capacity);
-                if let Some(interval) = keep_alive {
-                    body = body.keep_alive(interval);
-                }
-                tokio::spawn(async move {
-                    let json = call.await;
-                    outbox.finish(&json).await;
-                });
-                sse_response(body)
-            };
+        let mut call: Call = Box::pin(call);
+        let reply = Reply {
+            outbox,
+            capacity: config.stream_capacity,
+            keep_alive: config.keep_alive,
+        };
         match mode {
-            ResponseMode::Json => json_response(call.await),
-            ResponseMode::Sse => streamed(outbox, Box::pin(call)),
+            ResponseMode::Json => match call.await {
+                Some(json) => json_response(json),
+                None => reply.cancelled(),
+            },
+            ResponseMode::Sse => reply.streamed(call),
             ResponseMode::Adaptive => {
-                let mut call: Pin<Box<dyn Future<Output = Vec<u8>> + Send>> = Box::pin(call);
                 // Most handlers answer at once: try that before arming a timer.
-                if let Poll::Ready(json) = futures_util::poll!(&mut call) {
-                    return finished(&outbox, json, capacity).await;
+                if let Poll::Ready(answer) = futures_util::poll!(&mut call) {
+                    return reply.finished(answer);
                 }
                 let delay = tokio::time::sleep(config.sse_after);
-                let waiter = outbox.clone();
+                let waiter = reply.outbox.clone();
                 tokio::select! {
                     biased;
-                    json = &mut call => finished(&outbox, json, capacity).await,
-                    () = waiter.first_message() => streamed(outbox, call),
-                    () = delay => streamed(outbox, call),
+                    answer = &mut call => reply.finished(answer),
+                    () = waiter.first_message() => reply.streamed(call),
+                    () = delay => reply.streamed(call),
                 }
             }
         }
@@ -382,13 +425,22 @@ where
     fn accept(&self, message: Incoming) -> impl Future<Output = ()> + Send + 'static {
         let call = match message {
             Incoming::Notification { method, params } => {
+                if let Some(session) = &self.session {
+                    transport_notification(session, &method, params.as_ref());
+                }
                 let ctx = self.context(params.as_ref(), None);
                 let req = McpRequest::from_parts(None, method, params, ctx);
                 Some(call_handler(self.inner.clone(), req))
             }
-            // Answers to server→client requests. None is pending yet in this transport, and the
-            // specification lets a server drop a response with an unknown id (still 202).
-            Incoming::Response { .. } | Incoming::Request { .. } => None,
+            Incoming::Response { id, outcome } => {
+                // An answer to a request the server sent. One nobody waits for (timed out,
+                // unknown, or from another session's id space) is dropped: still 202.
+                if let (Some(session), Some(id)) = (&self.session, id) {
+                    session.complete_client_request(&id, outcome);
+                }
+                None
+            }
+            Incoming::Request { .. } => None,
         };
         async move {
             if let Some(call) = call {
@@ -423,7 +475,18 @@ where
                 "a batch holds either requests and notifications, or responses, not both",
             ));
         }
-        let _in_flight = self.session.as_ref().map(SessionInner::begin_request);
+        let _in_flight = match &self.session {
+            Some(session) => match session.begin_request() {
+                Some(guard) => Some(guard),
+                None => {
+                    return Err(reject(
+                        RejectionKind::TooManyRequests,
+                        "this session has too many requests in flight; wait for some to finish",
+                    ))
+                }
+            },
+            None => None,
+        };
         let mut requests = Vec::new();
         for item in items {
             match item {
@@ -437,7 +500,7 @@ where
         let config = &self.shared.config;
         let streaming = config.response_mode == ResponseMode::Sse;
         let outbox = if streaming {
-            Outbox::buffered(self.session.clone())
+            Outbox::buffered(self.session.clone(), None)
         } else {
             Outbox::detached(self.session.clone())
         };
@@ -449,17 +512,13 @@ where
         });
         if streaming {
             let mut pending: FuturesUnordered<_> = calls.collect();
-            let mut body = outbox.stream(config.stream_capacity);
-            if let Some(interval) = config.keep_alive {
-                body = body.keep_alive(interval);
-            }
-            let in_flight = self.session.as_ref().map(SessionInner::begin_request);
+            let body = outbox.stream(config.stream_capacity, config.keep_alive);
             tokio::spawn(async move {
+                let _in_flight = _in_flight;
                 while let Some(json) = pending.next().await {
-                    outbox.respond(&json).await;
+                    let last = pending.is_empty();
+                    outbox.respond(&json, last).await;
                 }
-                outbox.close();
-                drop(in_flight);
             });
             return Ok(sse_response(body));
         }
@@ -477,16 +536,71 @@ where
     }
 }
 
-/// The handler answered before the reply took a form: JSON, unless it already sent related
-/// messages, which then travel with the answer on an SSE stream.
-async fn finished(outbox: &Arc<Outbox>, json: Vec<u8>, capacity: usize) -> Response<McpBody> {
-    if outbox.has_buffered() {
-        let body = outbox.stream(capacity);
-        // The channel has room for everything buffered plus this answer: no waiting.
-        outbox.finish(&json).await;
+/// A handler call that yields its answer, or `None` when the request was cancelled.
+type Call = Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>>;
+
+/// How one request's reply is written once its form is known.
+struct Reply {
+    outbox: Arc<Outbox>,
+    capacity: usize,
+    keep_alive: Option<std::time::Duration>,
+}
+
+impl Reply {
+    /// An SSE stream; the handler goes on in its own task and its answer ends the stream.
+    fn streamed(self, call: Call) -> Response<McpBody> {
+        let body = self.outbox.stream(self.capacity, self.keep_alive);
+        let outbox = self.outbox;
+        tokio::spawn(async move {
+            match call.await {
+                Some(json) => outbox.respond(&json, true).await,
+                None => outbox.abandon(),
+            }
+        });
         sse_response(body)
-    } else {
-        outbox.detach();
-        json_response(json)
+    }
+
+    /// The handler answered before the reply took a form: JSON, unless it already sent related
+    /// messages, which then travel with the answer on an SSE stream.
+    fn finished(self, answer: Option<Vec<u8>>) -> Response<McpBody> {
+        let Some(json) = answer else {
+            return self.cancelled();
+        };
+        if self.outbox.has_buffered() {
+            let body = self.outbox.stream(self.capacity, self.keep_alive);
+            // Never waits: the new stream has room for everything buffered plus the answer.
+            let outbox = self.outbox.clone();
+            tokio::spawn(async move { outbox.respond(&json, true).await });
+            sse_response(body)
+        } else {
+            self.outbox.detach();
+            json_response(json)
+        }
+    }
+
+    /// Cancelled before the reply took a form: a stream that ends without an answer.
+    fn cancelled(self) -> Response<McpBody> {
+        let body = self.outbox.stream(self.capacity, self.keep_alive);
+        self.outbox.abandon();
+        sse_response(body)
+    }
+}
+
+/// What the transport itself does with a client notification, before the handler sees it.
+fn transport_notification(session: &SessionInner, method: &str, params: Option<&Value>) {
+    let param = |name: &str| params.and_then(|p| p.get(name));
+    match method {
+        "notifications/initialized" => session.mark_initialized(),
+        "notifications/cancelled" => {
+            if let Some(id) = param("requestId").and_then(RequestId::from_value) {
+                session.cancel_running(&id);
+            }
+        }
+        "notifications/progress" => {
+            if let Some(token) = param("progressToken") {
+                session.client_progress(token);
+            }
+        }
+        _ => {}
     }
 }

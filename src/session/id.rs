@@ -6,6 +6,7 @@ use std::sync::Arc;
 /// Raw bytes of an id: key (4) + generation (4) + secret (16).
 const RAW_LEN: usize = 24;
 /// Base64url of 24 bytes, no padding.
+#[cfg(test)]
 const TEXT_LEN: usize = 32;
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -50,15 +51,10 @@ pub(crate) struct IdParts {
 impl IdParts {
     /// Draws a fresh secret for `key`/`generation`.
     pub(crate) fn generate(key: u32, generation: u32) -> Self {
-        let mut secret = [0u8; 16];
-        if getrandom::fill(&mut secret).is_err() {
-            // Without OS randomness an id would be guessable; refusing to run is safer.
-            panic!("the operating system's random source is unavailable; cannot mint session ids");
-        }
         Self {
             key,
             generation,
-            secret,
+            secret: random_bytes(),
         }
     }
 
@@ -67,29 +63,12 @@ impl IdParts {
         raw[..4].copy_from_slice(&self.key.to_be_bytes());
         raw[4..8].copy_from_slice(&self.generation.to_be_bytes());
         raw[8..].copy_from_slice(&self.secret);
-        let mut text = String::with_capacity(TEXT_LEN);
-        for chunk in raw.chunks(3) {
-            let n = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
-            for shift in [18, 12, 6, 0] {
-                text.push(char::from(ALPHABET[(n >> shift) as usize & 63]));
-            }
-        }
-        SessionId(text.into())
+        SessionId(b64_encode(&raw).into())
     }
 
     /// Decodes an id from the wire; `None` for anything that is not one of ours.
     pub(crate) fn decode(text: &[u8]) -> Option<Self> {
-        if text.len() != TEXT_LEN {
-            return None;
-        }
-        let mut raw = [0u8; RAW_LEN];
-        for (i, quad) in text.chunks(4).enumerate() {
-            let mut n = 0u32;
-            for &c in quad {
-                n = n << 6 | u32::from(sextet(c)?);
-            }
-            raw[i * 3..i * 3 + 3].copy_from_slice(&n.to_be_bytes()[1..]);
-        }
+        let raw: [u8; RAW_LEN] = b64_decode(text)?;
         let mut secret = [0u8; 16];
         secret.copy_from_slice(&raw[8..]);
         Some(Self {
@@ -98,6 +77,45 @@ impl IdParts {
             secret,
         })
     }
+}
+
+/// Base64url without padding, for inputs whose length is a multiple of 3.
+pub(crate) fn b64_encode(raw: &[u8]) -> String {
+    debug_assert_eq!(raw.len() % 3, 0);
+    let mut text = String::with_capacity(raw.len() / 3 * 4);
+    for chunk in raw.chunks_exact(3) {
+        let n = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
+        for shift in [18, 12, 6, 0] {
+            text.push(char::from(ALPHABET[(n >> shift) as usize & 63]));
+        }
+    }
+    text
+}
+
+/// The inverse of [`b64_encode`] into exactly `N` bytes; `None` for anything else.
+pub(crate) fn b64_decode<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+    if N % 3 != 0 || text.len() != N / 3 * 4 {
+        return None;
+    }
+    let mut raw = [0u8; N];
+    for (i, quad) in text.chunks_exact(4).enumerate() {
+        let mut n = 0u32;
+        for &c in quad {
+            n = n << 6 | u32::from(sextet(c)?);
+        }
+        raw[i * 3..i * 3 + 3].copy_from_slice(&n.to_be_bytes()[1..]);
+    }
+    Some(raw)
+}
+
+/// Fills a buffer from the operating system's random source.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    if getrandom::fill(&mut out).is_err() {
+        // Without OS randomness ids would be guessable; refusing to run is safer.
+        panic!("the operating system's random source is unavailable; cannot mint unguessable ids");
+    }
+    out
 }
 
 fn sextet(c: u8) -> Option<u8> {
@@ -115,6 +133,12 @@ fn sextet(c: u8) -> Option<u8> {
 pub(crate) fn secrets_match(a: &[u8; 16], b: &[u8; 16]) -> bool {
     let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     std::hint::black_box(diff) == 0
+}
+
+/// Compares two short tags without an early exit.
+pub(crate) fn tags_match(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
 }
 
 /// Whether a header value is acceptable as a session id at all: visible ASCII 0x21–0x7E.

@@ -6,35 +6,61 @@
 //! is dropped. Handles are weak: holding a [`Session`] never keeps an ended session alive.
 
 mod id;
+mod pending;
+mod replay;
 mod store;
+mod stream;
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use futures_util::future::AbortHandle;
 use serde_json::Value;
 
 pub use id::SessionId;
 pub(crate) use id::{is_visible_ascii, IdParts};
+pub use pending::{ClientRequestError, RequestOptions};
+pub use replay::{
+    EventStore, MemoryEventStore, Replay, SessionEventLog, DEFAULT_REPLAY_AGE,
+    DEFAULT_REPLAY_BYTES, DEFAULT_REPLAY_EVENTS,
+};
 pub(crate) use store::{Lookup, SessionStore};
+pub(crate) use stream::{ResumeError, STANDALONE};
 
-use crate::jsonrpc::outgoing_bytes;
+use crate::jsonrpc::{outgoing_bytes, RequestId};
+use crate::layer::Config;
 use crate::protocol::ProtocolVersion;
-use crate::sse::{channel, message_event, SseBody, SseSender, TrySendError};
 
 /// Where a message sent to a client went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     /// Written to an open stream.
     Sent,
-    /// Kept in the session's bounded queue until the client opens a stream.
+    /// Recorded for the stream, to be written when the client (re)connects: either no
+    /// connection is open, or the open one was too slow and has been told to reconnect.
     Queued,
-    /// Not delivered: the session is gone, or its queue is full (see the layer's
-    /// `max_queued_events`), or the request has no stream to carry it.
+    /// Not delivered: the session is gone, the stream has ended, its queue is full (see the
+    /// layer's `max_queued_events`), or the request has nowhere to send it.
     Dropped,
+}
+
+/// Why a session ended, as told to [`McpLayer::on_session_closed`](crate::McpLayer::on_session_closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client sent `DELETE`.
+    Deleted,
+    /// Idle for longer than the idle timeout.
+    Expired,
+    /// The client never sent `notifications/initialized` in time.
+    InitializeTimeout,
+    /// The application closed it ([`Session::close`] or [`Sessions::close`]).
+    Closed,
+    /// [`Sessions::shutdown`].
+    Shutdown,
 }
 
 /// Session state shared by the store, the transport and the handles.
@@ -42,47 +68,69 @@ pub(crate) struct SessionInner {
     pub(crate) id: SessionId,
     parts: IdParts,
     store: Weak<SessionStore>,
+    pub(crate) config: Arc<Config>,
+    /// Random tag in every event id, so one session's ids mean nothing to another.
+    event_tag: [u8; 8],
     version: OnceLock<ProtocolVersion>,
+    pub(crate) principal: Option<String>,
+    opened_at: AtomicU64,
+    initialized: AtomicBool,
     last_active: AtomicU64,
     in_flight: AtomicUsize,
     closed: AtomicBool,
-    max_queued: usize,
     state: Mutex<State>,
     extensions: Mutex<http::Extensions>,
 }
 
-#[derive(Default)]
 struct State {
     client_capabilities: Option<Value>,
-    standalone: Option<Standalone>,
-    next_conn: u64,
-    /// Unrelated messages waiting for a standalone stream.
-    queue: VecDeque<Bytes>,
-}
-
-struct Standalone {
-    conn: u64,
-    tx: SseSender,
+    streams: stream::Streams,
+    log: Box<dyn SessionEventLog>,
+    pending: pending::Pending,
+    /// Handler calls that `notifications/cancelled` can abort, with a token so a finished call
+    /// never unregisters a newer one that reused its id.
+    running: HashMap<RequestId, (AbortHandle, u64)>,
+    next_token: u64,
 }
 
 impl SessionInner {
-    pub(crate) fn new(parts: IdParts, store: &Arc<SessionStore>, max_queued: usize) -> Arc<Self> {
+    pub(crate) fn new(
+        parts: IdParts,
+        store: &Arc<SessionStore>,
+        config: Arc<Config>,
+        principal: Option<String>,
+    ) -> Arc<Self> {
         let now = store.millis(Instant::now());
+        let id = parts.encode();
+        let log = config.event_store.open(&id);
         Arc::new(Self {
-            id: parts.encode(),
+            id,
             parts,
             store: Arc::downgrade(store),
+            config,
+            event_tag: id::random_bytes(),
             version: OnceLock::new(),
+            principal,
+            opened_at: AtomicU64::new(now),
+            initialized: AtomicBool::new(false),
             last_active: AtomicU64::new(now),
             in_flight: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
-            max_queued,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                client_capabilities: None,
+                streams: stream::Streams::default(),
+                log,
+                pending: pending::Pending::default(),
+                running: HashMap::new(),
+                next_token: 0,
+            }),
             extensions: Mutex::new(http::Extensions::new()),
         })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
+        // Every critical section finishes its edit before anything can panic, so the data
+        // behind a poisoned lock is still consistent.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -94,12 +142,25 @@ impl SessionInner {
     }
 
     /// Makes the session visible once `initialize` succeeded with `version`.
-    pub(crate) fn open(&self, version: ProtocolVersion, client_capabilities: Option<Value>) {
+    pub(crate) fn open(
+        self: &Arc<Self>,
+        version: ProtocolVersion,
+        client_capabilities: Option<Value>,
+    ) {
         let _ = self.version.set(version);
         self.state().client_capabilities = client_capabilities;
         if let Some(store) = self.store.upgrade() {
+            self.opened_at
+                .store(store.millis(Instant::now()), Ordering::Relaxed);
             store.commit(&self.parts);
         }
+        if let Some(hook) = &self.config.on_session_created {
+            hook(&self.handle());
+        }
+    }
+
+    pub(crate) fn mark_initialized(&self) {
+        self.initialized.store(true, Ordering::Release);
     }
 
     pub(crate) fn protocol_version(&self) -> Option<ProtocolVersion> {
@@ -113,38 +174,59 @@ impl SessionInner {
         }
     }
 
-    /// Counts a request as in flight until the guard drops; an in-flight request keeps the
-    /// session from expiring.
-    pub(crate) fn begin_request(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(self.clone())
+    /// Counts a request as in flight until the guard drops (an in-flight request keeps the
+    /// session from expiring); `None` when the session already has its maximum.
+    pub(crate) fn begin_request(self: &Arc<Self>) -> Option<InFlight> {
+        let max = self.config.max_in_flight;
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(InFlight(self.clone()))
+    }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
     }
 
     fn is_idle_since(&self, now: u64, idle: u64) -> bool {
-        self.in_flight.load(Ordering::Acquire) == 0
+        self.in_flight() == 0
             && now.saturating_sub(self.last_active.load(Ordering::Relaxed)) >= idle
+    }
+
+    fn missed_initialized(&self, now: u64, timeout: u64) -> bool {
+        !self.initialized.load(Ordering::Acquire)
+            && now.saturating_sub(self.opened_at.load(Ordering::Relaxed)) >= timeout
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Ends the session: removes it from the store, ends its stream, drops its state.
-    /// Returns false if it had already ended.
-    pub(crate) fn close(&self) -> bool {
+    /// Ends the session: removes it from the store, ends its streams, aborts its running
+    /// handlers, fails the requests it awaits from the client, and drops its state. Returns
+    /// false if it had already ended.
+    pub(crate) fn close(&self, reason: CloseReason) -> bool {
         if self.closed.swap(true, Ordering::AcqRel) {
             return false;
         }
         if let Some(store) = self.store.upgrade() {
             store.remove(&self.parts);
         }
-        let standalone = {
+        let (streams, running) = {
             let mut state = self.state();
-            state.queue.clear();
-            state.standalone.take()
+            state.pending.fail_all();
+            let streams = std::mem::take(&mut state.streams);
+            let running = std::mem::take(&mut state.running);
+            (streams, running)
         };
-        drop(standalone);
-        // Drop user state outside any lock: its destructors may do anything.
+        // Outside the lock: dropping a connection's sender or aborting a task may run code that
+        // takes it again.
+        for (handle, _) in running.into_values() {
+            handle.abort();
+        }
+        drop(streams);
         let extensions = std::mem::take(
             &mut *self
                 .extensions
@@ -152,89 +234,81 @@ impl SessionInner {
                 .unwrap_or_else(PoisonError::into_inner),
         );
         drop(extensions);
+        if self.version.get().is_some() {
+            if let Some(hook) = &self.config.on_session_closed {
+                hook(&self.id, reason);
+            }
+        }
         true
     }
 
-    /// Sends a message that is not tied to a request: on the standalone stream if one is open,
-    /// else into the bounded queue.
+    /// Sends a message that is not tied to a request on the standalone stream (recorded and
+    /// written when the client opens one, if none is open).
     pub(crate) fn send_unrelated(&self, json: &[u8]) -> Delivery {
-        if self.is_closed() {
-            return Delivery::Dropped;
-        }
-        let event = message_event(None, json);
-        let mut state = self.state();
-        if let Some(standalone) = &state.standalone {
-            match standalone.tx.try_send(event) {
-                Ok(()) => return Delivery::Sent,
-                Err(TrySendError::Full(event)) => {
-                    // A reader this slow would make us buffer without bound: end its connection
-                    // (the client reconnects) and keep the message for the next stream.
-                    if let Some(slow) = state.standalone.take() {
-                        slow.tx.close(Bytes::new());
-                    }
-                    return state.enqueue(event, self.max_queued);
-                }
-                Err(TrySendError::Closed(event)) => {
-                    state.standalone = None;
-                    return state.enqueue(event, self.max_queued);
-                }
-            }
-        }
-        state.enqueue(event, self.max_queued)
-    }
-
-    /// Opens the standalone stream, taking over from any older connection (which is ended), and
-    /// flushes the queue into it first.
-    pub(crate) fn attach_standalone(self: &Arc<Self>, capacity: usize) -> SseBody {
-        let mut state = self.state();
-        let (tx, body) = channel(capacity.max(state.queue.len()).max(1));
-        for event in state.queue.drain(..) {
-            // Capacity covers the whole queue, so this cannot fail.
-            let _ = tx.try_send(event);
-        }
-        let conn = state.next_conn;
-        state.next_conn += 1;
-        let older = state.standalone.replace(Standalone { conn, tx });
-        drop(state);
-        if let Some(older) = older {
-            older.tx.close(Bytes::new());
-        }
-        let weak = Arc::downgrade(self);
-        body.on_drop(move || {
-            if let Some(session) = weak.upgrade() {
-                session.detach_standalone(conn);
-            }
-        })
-    }
-
-    fn detach_standalone(&self, conn: u64) {
-        let detached = {
+        {
             let mut state = self.state();
-            match &state.standalone {
-                Some(s) if s.conn == conn => state.standalone.take(),
-                _ => None,
-            }
-        };
-        drop(detached);
-        self.touch();
+            state.streams.map.entry(STANDALONE).or_default();
+        }
+        self.stream_send(STANDALONE, json, false)
     }
 
     pub(crate) fn has_stream(&self) -> bool {
-        self.state()
-            .standalone
-            .as_ref()
-            .is_some_and(|s| !s.tx.is_closed())
+        self.has_connection(STANDALONE)
     }
-}
 
-impl State {
-    fn enqueue(&mut self, event: Bytes, max: usize) -> Delivery {
-        if self.queue.len() < max {
-            self.queue.push_back(event);
-            Delivery::Queued
-        } else {
-            Delivery::Dropped
+    /// Registers a running handler call so `notifications/cancelled` can abort it.
+    pub(crate) fn register_running(&self, id: RequestId, handle: AbortHandle) -> u64 {
+        let mut state = self.state();
+        state.next_token += 1;
+        let token = state.next_token;
+        state.running.insert(id, (handle, token));
+        token
+    }
+
+    pub(crate) fn finish_running(&self, id: &RequestId, token: u64) {
+        let mut state = self.state();
+        if state.running.get(id).is_some_and(|(_, t)| *t == token) {
+            state.running.remove(id);
         }
+    }
+
+    /// Aborts the handler call for `id`, if it is still running.
+    pub(crate) fn cancel_running(&self, id: &RequestId) -> bool {
+        let handle = self.state().running.remove(id);
+        match handle {
+            Some((handle, _)) => {
+                handle.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// With `disconnect_grace`: cancels the request whose stream lost its connection unless the
+    /// client resumes it in time.
+    fn cancel_if_not_resumed(self: &Arc<Self>, stream: u32, request: RequestId, grace: Duration) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        runtime.spawn(async move {
+            tokio::time::sleep(grace).await;
+            let Some(session) = weak.upgrade() else {
+                return;
+            };
+            if !session.has_connection(stream) && session.cancel_running(&request) {
+                session.abandon_stream(stream);
+            }
+        });
+    }
+
+    /// For shutdown: asks every open connection to reconnect later, and closes it.
+    fn close_connections(&self) -> usize {
+        let streams: Vec<u32> = self.state().streams.map.keys().copied().collect();
+        streams
+            .into_iter()
+            .filter(|s| self.close_connection(*s))
+            .count()
     }
 }
 
@@ -244,7 +318,11 @@ pub(crate) struct InFlight(Arc<SessionInner>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.touch();
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Some(store) = self.0.store.upgrade() {
+                store.idle.notify_waiters();
+            }
+        }
     }
 }
 
@@ -286,6 +364,10 @@ impl Session {
         self.inner.upgrade().filter(|s| !s.is_closed())
     }
 
+    pub(crate) fn inner(&self) -> Option<Arc<SessionInner>> {
+        self.live()
+    }
+
     /// Whether the session has ended.
     #[must_use]
     pub fn is_closed(&self) -> bool {
@@ -321,9 +403,31 @@ impl Session {
         }
     }
 
+    /// Sends a request that is not tied to any client request (e.g. `roots/list` after a
+    /// `notifications/roots/list_changed`) on the standalone stream, and waits for the answer.
+    /// With no stream open, the request waits (without polling) for the client to open one, up
+    /// to its timeout.
+    ///
+    /// # Errors
+    ///
+    /// See [`ClientRequestError`]: a missing client capability fails at once; no answer in time
+    /// sends `notifications/cancelled` and fails with a timeout.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        options: RequestOptions,
+    ) -> Result<Value, ClientRequestError> {
+        let session = self.live().ok_or(ClientRequestError::SessionClosed)?;
+        let send = |json: &[u8]| session.send_unrelated(json);
+        session.request_client(method, params, options, &send).await
+    }
+
     /// Ends the session, as a `DELETE` would. Returns false if it had already ended.
     pub fn close(&self) -> bool {
-        self.inner.upgrade().is_some_and(|s| s.close())
+        self.inner
+            .upgrade()
+            .is_some_and(|s| s.close(CloseReason::Closed))
     }
 
     /// Stores a value of type `T`, returning the one it replaces. Does nothing (and returns
@@ -446,13 +550,48 @@ impl Sessions {
     /// Ends the session with this id. Returns false if there is none.
     pub fn close(&self, id: &str) -> bool {
         match self.store.lookup(id.as_bytes()) {
-            Lookup::Live(s) => s.close(),
+            Lookup::Live(s) => s.close(CloseReason::Closed),
             Lookup::NotFound => false,
         }
     }
 
+    /// Drains the server gracefully: stops admitting new sessions (`initialize` gets 503), asks
+    /// every open stream to reconnect later (a `retry:` hint) and closes it, fails the requests
+    /// waiting for client answers, waits for running handlers up to `deadline`, aborts those
+    /// still running, and ends every session.
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let stop_at = tokio::time::Instant::now() + deadline;
+        self.store.draining.store(true, Ordering::Release);
+        let mut report = ShutdownReport::default();
+        for session in self.store.all() {
+            report.streams_closed += session.close_connections();
+            report.client_requests_failed += session.state().pending.fail_all();
+        }
+        loop {
+            let idle = self.store.idle.notified();
+            let busy: usize = self.store.all().iter().map(|s| s.in_flight()).sum();
+            if busy == 0 {
+                break;
+            }
+            tokio::select! {
+                () = idle => {}
+                () = tokio::time::sleep_until(stop_at) => {
+                    report.handlers_cut = busy;
+                    break;
+                }
+            }
+        }
+        for session in self.store.all() {
+            if session.close(CloseReason::Shutdown) {
+                report.sessions_closed += 1;
+            }
+        }
+        report
+    }
+
     /// Sends one notification to every live session (see [`Session::notify`]). The message is
-    /// serialized once; a slow or stalled client never holds up the others.
+    /// serialized once; a slow or stalled client never holds up the others (its connection is
+    /// told to reconnect, and the message waits in its replay log).
     pub fn broadcast(&self, method: &str, params: Option<Value>) -> BroadcastReport {
         let json = outgoing_bytes(None, method, params.as_ref());
         let mut report = BroadcastReport::default();
@@ -475,16 +614,33 @@ impl fmt::Debug for Sessions {
     }
 }
 
-/// Starts the idle reaper once per store, if a tokio runtime is running. It holds the store
-/// weakly and stops when the layer and every service built from it are dropped.
-pub(crate) fn start_reaper(store: &Arc<SessionStore>, idle: Duration) {
-    if idle == Duration::MAX || !store.claim_reaper() {
+/// What [`Sessions::shutdown`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Sessions ended.
+    pub sessions_closed: usize,
+    /// Open connections told to reconnect later and closed.
+    pub streams_closed: usize,
+    /// Requests to clients that were waiting for an answer and failed.
+    pub client_requests_failed: usize,
+    /// Handler calls still running at the deadline, aborted.
+    pub handlers_cut: usize,
+}
+
+/// Starts the reaper once per store, if a tokio runtime is running: it ends idle sessions and
+/// sessions that never sent `notifications/initialized`. It holds the store weakly and stops
+/// when the layer and every service built from it are dropped.
+pub(crate) fn start_reaper(store: &Arc<SessionStore>, config: &Config) {
+    let idle = config.session_idle_timeout;
+    let init = config.initialize_timeout;
+    if !store.claim_reaper() {
         return;
     }
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    let period = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+    let period = (idle.min(init) / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
     let weak = Arc::downgrade(store);
     runtime.spawn(async move {
         let mut tick = tokio::time::interval(period);
@@ -492,14 +648,17 @@ pub(crate) fn start_reaper(store: &Arc<SessionStore>, idle: Duration) {
         loop {
             tick.tick().await;
             let Some(store) = weak.upgrade() else { return };
-            let candidates = store.idle_candidates(idle);
+            let (idle_ones, uninitialized) = store.reap_candidates(idle, init);
             drop(store);
-            for session in candidates {
-                // An open standalone stream counts as activity.
-                if session.has_stream() {
+            for session in uninitialized {
+                session.close(CloseReason::InitializeTimeout);
+            }
+            for session in idle_ones {
+                // An open stream counts as activity.
+                if session.has_any_connection() {
                     session.touch();
                 } else {
-                    session.close();
+                    session.close(CloseReason::Expired);
                 }
             }
         }

@@ -29,6 +29,10 @@ pub(crate) struct SessionStore {
     generation: AtomicU32,
     reaper_started: AtomicBool,
     pub(crate) epoch: Instant,
+    /// Set by shutdown: no new sessions.
+    pub(crate) draining: AtomicBool,
+    /// Woken whenever a session's last in-flight request ends (shutdown waits on it).
+    pub(crate) idle: tokio::sync::Notify,
 }
 
 impl SessionStore {
@@ -38,6 +42,8 @@ impl SessionStore {
             generation: AtomicU32::new(0),
             reaper_started: AtomicBool::new(false),
             epoch: Instant::now(),
+            draining: AtomicBool::new(false),
+            idle: tokio::sync::Notify::new(),
         }
     }
 
@@ -120,13 +126,31 @@ impl SessionStore {
             .collect()
     }
 
-    /// Sessions idle for longer than `idle`: no request in flight and no activity since.
-    pub(crate) fn idle_candidates(&self, idle: Duration) -> Vec<Arc<SessionInner>> {
+    /// Sessions idle for longer than `idle` (no request in flight, no activity since), and
+    /// sessions that did not send `notifications/initialized` within `init`.
+    pub(crate) fn reap_candidates(
+        &self,
+        idle: Duration,
+        init: Duration,
+    ) -> (Vec<Arc<SessionInner>>, Vec<Arc<SessionInner>>) {
         let now = self.millis(Instant::now());
         let idle = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        let init = u64::try_from(init.as_millis()).unwrap_or(u64::MAX);
+        let (mut idle_ones, mut uninitialized) = (Vec::new(), Vec::new());
+        for (_, slot) in self.slots().iter().filter(|(_, s)| s.live) {
+            if slot.session.missed_initialized(now, init) {
+                uninitialized.push(slot.session.clone());
+            } else if slot.session.is_idle_since(now, idle) {
+                idle_ones.push(slot.session.clone());
+            }
+        }
+        (idle_ones, uninitialized)
+    }
+
+    /// Every session, live or still initializing.
+    pub(crate) fn all(&self) -> Vec<Arc<SessionInner>> {
         self.slots()
             .iter()
-            .filter(|(_, s)| s.live && s.session.is_idle_since(now, idle))
             .map(|(_, s)| s.session.clone())
             .collect()
     }

@@ -49,6 +49,7 @@ pub fn channel(capacity: usize) -> (SseSender, SseBody) {
         rx,
         close: Some(close_rx),
         keep_alive: None,
+        deadline: None,
         on_drop: None,
         done: false,
     };
@@ -146,6 +147,7 @@ pub struct SseBody {
     rx: mpsc::Receiver<Bytes>,
     close: Option<oneshot::Receiver<Bytes>>,
     keep_alive: Option<KeepAlive>,
+    deadline: Option<(Pin<Box<Sleep>>, Bytes)>,
     on_drop: Option<DropHook>,
     done: bool,
 }
@@ -166,6 +168,13 @@ impl SseBody {
         self
     }
 
+    /// Ends the body after it has been open for `open_for`, writing `last` (e.g. a `retry:`
+    /// hint) first. Used to turn long streams into polls.
+    pub(crate) fn close_after(mut self, open_for: Duration, last: Bytes) -> Self {
+        self.deadline = Some((Box::pin(tokio::time::sleep(open_for)), last));
+        self
+    }
+
     /// Runs `hook` once when the body is dropped: the connection is finished or the client went
     /// away.
     pub(crate) fn on_drop(mut self, hook: impl FnOnce() + Send + Sync + 'static) -> Self {
@@ -176,6 +185,7 @@ impl SseBody {
     fn finish(&mut self) -> Poll<Option<Result<Frame<Bytes>, std::convert::Infallible>>> {
         self.done = true;
         self.keep_alive = None;
+        self.deadline = None;
         self.rx.close();
         Poll::Ready(None)
     }
@@ -192,6 +202,17 @@ impl Body for SseBody {
         let this = &mut *self;
         if this.done {
             return Poll::Ready(None);
+        }
+        if let Some((sleep, _)) = this.deadline.as_mut() {
+            if sleep.as_mut().poll(cx).is_ready() {
+                let last = this
+                    .deadline
+                    .take()
+                    .map(|(_, last)| last)
+                    .unwrap_or_default();
+                let _ = this.finish();
+                return Poll::Ready((!last.is_empty()).then(|| Ok(Frame::data(last))));
+            }
         }
         if let Some(close) = this.close.as_mut() {
             match Pin::new(close).poll(cx) {

@@ -1,0 +1,296 @@
+//! Requests the server sends to the client (sampling, elicitation, roots, ping), awaiting the
+//! client's answer: id allocation, correlation, timeout with `notifications/cancelled`, and
+//! clean-up when the waiting future is dropped.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use slab::Slab;
+use tokio::sync::{oneshot, Notify};
+use tokio::time::Instant;
+
+use super::{Delivery, SessionInner};
+use crate::jsonrpc::{outgoing_bytes, ErrorObject, RequestId};
+
+/// Ids are `generation << 16 | slot`, so a reused slot never answers to an old id.
+const SLOT_BITS: u32 = 16;
+/// Hard cap on slots, whatever the configuration says (the slot must fit in `SLOT_BITS`).
+const MAX_SLOTS: usize = 1 << SLOT_BITS;
+
+type Answer = Result<Value, ErrorObject>;
+
+#[derive(Default)]
+pub(super) struct Pending {
+    slots: Slab<Waiting>,
+    generation: u32,
+}
+
+struct Waiting {
+    generation: u32,
+    tx: oneshot::Sender<Answer>,
+    progress: Arc<Notify>,
+}
+
+impl Pending {
+    fn insert(&mut self, max: usize) -> Option<(i64, oneshot::Receiver<Answer>, Arc<Notify>)> {
+        if self.slots.len() >= max.min(MAX_SLOTS) {
+            return None;
+        }
+        self.generation = self.generation.wrapping_add(1);
+        let (tx, rx) = oneshot::channel();
+        let progress = Arc::new(Notify::new());
+        let slot = self.slots.insert(Waiting {
+            generation: self.generation,
+            tx,
+            progress: progress.clone(),
+        });
+        let id = i64::from(self.generation) << SLOT_BITS | i64::try_from(slot).ok()?;
+        Some((id, rx, progress))
+    }
+
+    fn take(&mut self, id: i64) -> Option<Waiting> {
+        let slot = usize::try_from(id & ((1 << SLOT_BITS) - 1)).ok()?;
+        let generation = u32::try_from(id >> SLOT_BITS).ok()?;
+        match self.slots.get(slot) {
+            Some(w) if w.generation == generation => Some(self.slots.remove(slot)),
+            _ => None,
+        }
+    }
+
+    fn get(&self, id: i64) -> Option<&Waiting> {
+        let slot = usize::try_from(id & ((1 << SLOT_BITS) - 1)).ok()?;
+        let generation = u32::try_from(id >> SLOT_BITS).ok()?;
+        self.slots.get(slot).filter(|w| w.generation == generation)
+    }
+
+    /// Fails every waiting request (the session is closing): each waiter sees
+    /// [`ClientRequestError::SessionClosed`]. Returns how many there were.
+    pub(super) fn fail_all(&mut self) -> usize {
+        let n = self.slots.len();
+        // Dropping the senders wakes every receiver with an error.
+        self.slots.clear();
+        n
+    }
+}
+
+/// Options for one request to the client.
+///
+/// ```
+/// use mcp_tower::session::RequestOptions;
+/// use std::time::Duration;
+///
+/// // Wait 30 s, restarting the clock on each progress notification, but never beyond 5 min.
+/// let opts = RequestOptions::new()
+///     .timeout(Duration::from_secs(30))
+///     .reset_on_progress(Duration::from_secs(300));
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+#[must_use]
+pub struct RequestOptions {
+    timeout: Option<Duration>,
+    max_total: Option<Duration>,
+}
+
+impl RequestOptions {
+    /// The layer's defaults (see `McpLayer::client_request_timeout`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How long to wait for the answer.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Restart the timeout whenever the client reports progress on this request (the request
+    /// carries a `progressToken`), but give up after `max_total` in all.
+    pub fn reset_on_progress(mut self, max_total: Duration) -> Self {
+        self.max_total = Some(max_total);
+        self
+    }
+}
+
+/// Why a request to the client brought no answer.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ClientRequestError {
+    /// The client did not declare the capability this method needs (e.g. `sampling`).
+    CapabilityMissing {
+        /// The method that was not sent.
+        method: String,
+        /// The missing capability.
+        capability: &'static str,
+    },
+    /// No session: requests to the client need one (stateless servers cannot send them).
+    NoSession,
+    /// The session already has as many requests waiting as the layer allows.
+    TooManyPending,
+    /// No answer in time; `notifications/cancelled` was sent to the client.
+    Timeout(Duration),
+    /// The session ended, or the server is shutting down.
+    SessionClosed,
+    /// The client answered with a JSON-RPC error.
+    Client(ErrorObject),
+}
+
+impl fmt::Display for ClientRequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::CapabilityMissing { method, capability } => write!(
+                f,
+                "the client did not declare the `{capability}` capability that {method} needs"
+            ),
+            Self::NoSession => f.write_str("requests to the client need a session"),
+            Self::TooManyPending => f.write_str("too many requests to the client are waiting"),
+            Self::Timeout(after) => write!(f, "the client did not answer within {after:?}"),
+            Self::SessionClosed => f.write_str("the session ended before the client answered"),
+            Self::Client(e) => write!(f, "the client answered with an error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientRequestError {}
+
+/// The capability a server→client method needs, if any.
+fn required_capability(method: &str) -> Option<&'static str> {
+    match method {
+        "sampling/createMessage" => Some("sampling"),
+        "elicitation/create" => Some("elicitation"),
+        "roots/list" => Some("roots"),
+        _ => None,
+    }
+}
+
+/// Removes the waiting entry and tells the client to stop, unless the answer came.
+struct CancelOnDrop<'a> {
+    session: &'a SessionInner,
+    id: i64,
+    send: &'a (dyn Fn(&[u8]) -> Delivery + Send + Sync),
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let removed = self.session.state().pending.take(self.id).is_some();
+        if removed {
+            let params =
+                json!({ "requestId": self.id, "reason": "the server no longer needs the answer" });
+            (self.send)(&outgoing_bytes(
+                None,
+                "notifications/cancelled",
+                Some(&params),
+            ));
+        }
+    }
+}
+
+impl SessionInner {
+    /// Sends `method` to the client through `send` and waits for its answer.
+    pub(crate) async fn request_client(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        options: RequestOptions,
+        send: &(dyn Fn(&[u8]) -> Delivery + Send + Sync),
+    ) -> Result<Value, ClientRequestError> {
+        if let Some(capability) = required_capability(method) {
+            let declared = self
+                .state()
+                .client_capabilities
+                .as_ref()
+                .and_then(|c| c.get(capability))
+                .is_some_and(|c| !c.is_null());
+            if !declared {
+                return Err(ClientRequestError::CapabilityMissing {
+                    method: method.to_owned(),
+                    capability,
+                });
+            }
+        }
+        if self.is_closed() {
+            return Err(ClientRequestError::SessionClosed);
+        }
+        let (id, rx, progress) = self
+            .state()
+            .pending
+            .insert(self.config.max_pending_requests)
+            .ok_or(ClientRequestError::TooManyPending)?;
+        let mut params = params.unwrap_or_else(|| json!({}));
+        if options.max_total.is_some() {
+            if let Some(obj) = params.as_object_mut() {
+                let meta = obj.entry("_meta").or_insert_with(|| json!({}));
+                if let Some(meta) = meta.as_object_mut() {
+                    meta.insert("progressToken".into(), json!(id));
+                }
+            }
+        }
+        let mut guard = CancelOnDrop {
+            session: self,
+            id,
+            send,
+            armed: true,
+        };
+        send(&outgoing_bytes(
+            Some(&RequestId::Number(id)),
+            method,
+            Some(&params),
+        ));
+
+        let timeout = options
+            .timeout
+            .unwrap_or(self.config.client_request_timeout);
+        let start = Instant::now();
+        let hard_stop = options.max_total.map(|max| start + max);
+        let mut deadline = start + timeout;
+        let mut rx = rx;
+        loop {
+            let cap = hard_stop.map_or(deadline, |h| deadline.min(h));
+            tokio::select! {
+                answer = &mut rx => {
+                    guard.armed = false;
+                    return match answer {
+                        Ok(Ok(value)) => Ok(value),
+                        Ok(Err(error)) => Err(ClientRequestError::Client(error)),
+                        Err(_) => Err(ClientRequestError::SessionClosed),
+                    };
+                }
+                () = progress.notified(), if hard_stop.is_some() => {
+                    deadline = Instant::now() + timeout;
+                }
+                () = tokio::time::sleep_until(cap) => {
+                    // The guard removes the entry and sends notifications/cancelled.
+                    drop(guard);
+                    return Err(ClientRequestError::Timeout(start.elapsed()));
+                }
+            }
+        }
+    }
+
+    /// The client answered request `id`. Returns false for an id nobody waits for.
+    pub(crate) fn complete_client_request(&self, id: &RequestId, answer: Answer) -> bool {
+        let RequestId::Number(n) = id else {
+            return false;
+        };
+        let waiting = self.state().pending.take(*n);
+        match waiting {
+            Some(w) => w.tx.send(answer).is_ok(),
+            None => false,
+        }
+    }
+
+    /// The client reported progress on one of our requests: restart its timeout.
+    pub(crate) fn client_progress(&self, token: &Value) {
+        if let Some(id) = token.as_i64() {
+            if let Some(w) = self.state().pending.get(id) {
+                w.progress.notify_one();
+            }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The replay log: every event of a session's streams, kept (bounded) so a client that lost its
+//! connection can resume with `Last-Event-ID` and miss nothing.
+//!
+//! The log sits behind [`EventStore`] so a shared store can replace the in-memory one. The trait
+//! is session-scoped by construction: a store hands out one [`SessionEventLog`] per session, and
+//! a log only knows its own session's streams, so it can never return another session's events.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::SessionId;
+
+/// Default number of events kept per stream.
+pub const DEFAULT_REPLAY_EVENTS: usize = 256;
+/// Default number of bytes kept per stream.
+pub const DEFAULT_REPLAY_BYTES: usize = 1024 * 1024;
+/// Default age after which an event is no longer replayed.
+pub const DEFAULT_REPLAY_AGE: Duration = Duration::from_secs(5 * 60);
+
+/// Makes one [`SessionEventLog`] per session.
+pub trait EventStore: Send + Sync + 'static {
+    /// The log of one new session.
+    fn open(&self, session: &SessionId) -> Box<dyn SessionEventLog>;
+}
+
+/// The events of one session, stream by stream.
+///
+/// Methods are called with the session's lock held: they must not block (a networked store
+/// would buffer and write in the background).
+pub trait SessionEventLog: Send + 'static {
+    /// Records event `seq` of `stream` (encoded, with its `id:` line).
+    fn record(&mut self, stream: u32, seq: u64, event: Bytes);
+    /// The events of `stream` after `seq`, oldest first.
+    fn replay(&self, stream: u32, after: u64) -> Replay;
+    /// Drops everything kept for `stream`.
+    fn forget(&mut self, stream: u32);
+}
+
+/// What a [`SessionEventLog`] can replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    /// The events after the cursor (possibly none).
+    Events(Vec<Bytes>),
+    /// Events after the cursor were evicted: resuming would skip messages.
+    Expired,
+    /// The log knows nothing of this stream.
+    Unknown,
+}
+
+/// The in-memory [`EventStore`]: per stream, a ring bounded by event count, bytes and age.
+///
+/// ```
+/// use mcp_tower::session::MemoryEventStore;
+/// use std::time::Duration;
+///
+/// let store = MemoryEventStore::new()
+///     .max_events(1000)
+///     .max_bytes(4 << 20)
+///     .max_age(Duration::from_secs(600));
+/// # let _ = store;
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct MemoryEventStore {
+    max_events: usize,
+    max_bytes: usize,
+    max_age: Duration,
+}
+
+impl MemoryEventStore {
+    /// A store with the default bounds: 256 events, 1 MiB and 5 minutes per stream.
+    pub fn new() -> Self {
+        Self {
+            max_events: DEFAULT_REPLAY_EVENTS,
+            max_bytes: DEFAULT_REPLAY_BYTES,
+            max_age: DEFAULT_REPLAY_AGE,
+        }
+    }
+
+    /// Events kept per stream.
+    pub fn max_events(mut self, n: usize) -> Self {
+        self.max_events = n.max(1);
+        self
+    }
+
+    /// Bytes kept per stream.
+    pub fn max_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = n;
+        self
+    }
+
+    /// Age after which events are dropped.
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = age;
+        self
+    }
+}
+
+impl Default for MemoryEventStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventStore for MemoryEventStore {
+    fn open(&self, _session: &SessionId) -> Box<dyn SessionEventLog> {
+        Box::new(MemoryLog {
+            bounds: *self,
+            streams: HashMap::new(),
+        })
+    }
+}
+
+struct MemoryLog {
+    bounds: MemoryEventStore,
+    streams: HashMap<u32, Ring>,
+}
+
+#[derive(Default)]
+struct Ring {
+    events: VecDeque<(u64, Instant, Bytes)>,
+    bytes: usize,
+    /// The highest sequence number evicted: a cursor below it cannot be served.
+    evicted_upto: u64,
+}
+
+impl Ring {
+    fn evict(&mut self, bounds: &MemoryEventStore, now: Instant) {
+        while let Some((seq, at, event)) = self.events.front() {
+            let too_many = self.events.len() > bounds.max_events;
+            let too_big = self.bytes > bounds.max_bytes;
+            let too_old = now.saturating_duration_since(*at) > bounds.max_age;
+            if !(too_many || too_big || too_old) {
+                break;
+            }
+            self.bytes -= event.len();
+            self.evicted_upto = *seq;
+            self.events.pop_front();
+        }
+    }
+}
+
+impl SessionEventLog for MemoryLog {
+    fn record(&mut self, stream: u32, seq: u64, event: Bytes) {
+        let now = Instant::now();
+        let ring = self.streams.entry(stream).or_default();
+        ring.bytes += event.len();
+        ring.events.push_back((seq, now, event));
+        ring.evict(&self.bounds, now);
+    }
+
+    fn replay(&self, stream: u32, after: u64) -> Replay {
+        let Some(ring) = self.streams.get(&stream) else {
+            return Replay::Unknown;
+        };
+        let now = Instant::now();
+        if after < ring.evicted_upto {
+            return Replay::Expired;
+        }
+        let mut out = Vec::new();
+        for (seq, at, event) in &ring.events {
+            if *seq <= after {
+                continue;
+            }
+            if now.saturating_duration_since(*at) > self.bounds.max_age {
+                return Replay::Expired;
+            }
+            out.push(event.clone());
+        }
+        Replay::Events(out)
+    }
+
+    fn forget(&mut self, stream: u32) {
+        self.streams.remove(&stream);
+    }
+}
+
+impl fmt::Debug for dyn SessionEventLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionEventLog")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(store: MemoryEventStore) -> Box<dyn SessionEventLog> {
+        store.open(&super::super::IdParts::generate(0, 0).encode())
+    }
+
+    fn ev(n: u64) -> Bytes {
+        Bytes::from(format!("event {n}"))
+    }
+
+    #[test]
+    fn evicts_by_count() {
+        let mut log = log(MemoryEventStore::new().max_events(3));
+        for seq in 1..=5 {
+            log.record(1, seq, ev(seq));
+        }
+        assert_eq!(log.replay(1, 2), Replay::Events(vec![ev(3), ev(4), ev(5)]));
+        assert_eq!(log.replay(1, 1), Replay::Expired);
+        assert_eq!(log.replay(1, 5), Replay::Events(vec![]));
+        assert_eq!(log.replay(2, 0), Replay::Unknown);
+    }
+
+    #[test]
+    fn evicts_by_bytes() {
+        // Each event is 7 bytes; 15 bytes hold two.
+        let mut log = log(MemoryEventStore::new().max_bytes(15));
+        for seq in 1..=4 {
+            log.record(1, seq, ev(seq));
+        }
+        assert_eq!(log.replay(1, 2), Replay::Events(vec![ev(3), ev(4)]));
+        assert_eq!(log.replay(1, 1), Replay::Expired);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn evicts_by_age() {
+        let mut log = log(MemoryEventStore::new().max_age(Duration::from_secs(10)));
+        log.record(1, 1, ev(1));
+        tokio::time::advance(Duration::from_secs(6)).await;
+        log.record(1, 2, ev(2));
+        assert_eq!(log.replay(1, 0), Replay::Events(vec![ev(1), ev(2)]));
+        tokio::time::advance(Duration::from_secs(6)).await;
+        // Event 1 is now too old to replay, even before the next write evicts it.
+        assert_eq!(log.replay(1, 0), Replay::Expired);
+        assert_eq!(log.replay(1, 1), Replay::Events(vec![ev(2)]));
+        log.record(1, 3, ev(3));
+        assert_eq!(log.replay(1, 0), Replay::Expired);
+        log.forget(1);
+        assert_eq!(log.replay(1, 2), Replay::Unknown);
+    }
+}

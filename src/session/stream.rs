@@ -1,0 +1,391 @@
+//! The SSE streams of a session: event ids, the live connection of each stream, priming,
+//! replay on `Last-Event-ID`, and what happens when a reader is too slow.
+//!
+//! Stream 0 is the standalone (GET) stream; every POST answered with SSE opens a new one. An
+//! event is numbered and recorded in the replay log when it is *produced*; it is written to the
+//! stream's connection if one is attached. A connection that cannot keep up is closed (after a
+//! `retry:` hint) and the client resumes from the log, so nothing is lost and nothing blocks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::id::{b64_decode, b64_encode, tags_match};
+use super::replay::Replay;
+use super::{Delivery, SessionInner};
+use crate::jsonrpc::RequestId;
+use crate::layer::PollingPolicy;
+use crate::protocol::ProtocolVersion;
+use crate::sse::{channel, message_event, Event, SseBody, SseSender, TrySendError};
+
+pub(crate) const STANDALONE: u32 = 0;
+
+/// Finished request streams a session keeps for late resumption (the log's age bound applies
+/// too); older ones are forgotten.
+const FINISHED_STREAMS_KEPT: usize = 16;
+
+/// Raw event id: session tag (8) + stream (4) + sequence (6) = 18 bytes → 24 characters.
+const EVENT_ID_RAW: usize = 18;
+
+/// Per-stream delivery state (the events themselves live in the replay log).
+#[derive(Default)]
+pub(super) struct StreamState {
+    next_seq: u64,
+    /// Highest sequence number handed to a connection.
+    delivered: u64,
+    conn: Option<Conn>,
+    /// The request's answer was produced: nothing follows.
+    done: bool,
+    /// The request this stream answers (POST streams), for cancellation.
+    pub(super) request: Option<RequestId>,
+}
+
+struct Conn {
+    id: u64,
+    tx: SseSender,
+}
+
+/// Where a stream stands, for the session's bookkeeping.
+#[derive(Default)]
+pub(super) struct Streams {
+    pub(super) map: HashMap<u32, StreamState>,
+    next_stream: u32,
+    next_conn: u64,
+}
+
+/// Why a `Last-Event-ID` cannot be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResumeError {
+    /// Not an id this server made, or made for another session.
+    Malformed,
+    /// The events after the cursor are no longer kept, or the stream is forgotten.
+    Gone,
+}
+
+impl SessionInner {
+    fn event_id(&self, stream: u32, seq: u64) -> String {
+        let mut raw = [0u8; EVENT_ID_RAW];
+        raw[..8].copy_from_slice(&self.event_tag);
+        raw[8..12].copy_from_slice(&stream.to_be_bytes());
+        raw[12..].copy_from_slice(&seq.to_be_bytes()[2..]);
+        b64_encode(&raw)
+    }
+
+    fn parse_event_id(&self, text: &[u8]) -> Option<(u32, u64)> {
+        let raw: [u8; EVENT_ID_RAW] = b64_decode(text)?;
+        if !tags_match(&raw[..8], &self.event_tag) {
+            return None;
+        }
+        let stream = u32::from_be_bytes([raw[8], raw[9], raw[10], raw[11]]);
+        let mut seq = [0u8; 8];
+        seq[2..].copy_from_slice(&raw[12..]);
+        Some((stream, u64::from_be_bytes(seq)))
+    }
+
+    fn primes(&self) -> bool {
+        self.protocol_version()
+            .unwrap_or(ProtocolVersion::ASSUMED)
+            .primes_streams()
+    }
+
+    /// The `retry:` event written before the server closes a connection on purpose.
+    fn retry_hint(&self) -> Bytes {
+        Event::new().retry(self.config.retry_interval).finish()
+    }
+
+    /// A new connection for `stream`: its channel, the body (with keep-alive and a hook that
+    /// detaches it when the client goes away), and its id.
+    fn connect(
+        self: &Arc<Self>,
+        streams: &mut Streams,
+        stream: u32,
+        queued: usize,
+    ) -> (SseSender, SseBody, u64) {
+        let (tx, mut body) = channel(self.config.stream_capacity.max(queued + 2));
+        if let Some(interval) = self.config.keep_alive {
+            body = body.keep_alive(interval);
+        }
+        if let (PollingPolicy::After(open_for), true) = (self.config.polling, self.primes()) {
+            body = body.close_after(open_for, self.retry_hint());
+        }
+        let conn = streams.next_conn;
+        streams.next_conn += 1;
+        let weak = Arc::downgrade(self);
+        let body = body.on_drop(move || {
+            if let Some(session) = weak.upgrade() {
+                session.detach(stream, conn);
+            }
+        });
+        (tx, body, conn)
+    }
+
+    /// Writes a priming event (an id and empty data, plus `retry:`) on protocol versions that
+    /// expect one, so the client holds a cursor before anything else arrives.
+    fn prime(&self, state: &mut StreamState, stream: u32, tx: &SseSender) {
+        if !self.primes() {
+            return;
+        }
+        state.next_seq += 1;
+        let seq = state.next_seq;
+        let event = Event::new()
+            .id(&self.event_id(stream, seq))
+            .map(|e| e.retry(self.config.retry_interval).data("").finish());
+        if let Ok(event) = event {
+            let _ = tx.try_send(event);
+            state.delivered = seq;
+        }
+    }
+
+    /// Opens the SSE stream that answers one POST. `buffered` holds the related messages the
+    /// handler sent before the reply took its form.
+    pub(crate) fn open_request_stream(
+        self: &Arc<Self>,
+        request: Option<RequestId>,
+        buffered: Vec<Bytes>,
+    ) -> (u32, SseBody) {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        Self::prune_streams(state, FINISHED_STREAMS_KEPT);
+        let streams = &mut state.streams;
+        streams.next_stream = streams.next_stream.max(STANDALONE) + 1;
+        let stream = streams.next_stream;
+        let (tx, body, conn) = self.connect(streams, stream, buffered.len());
+        let mut st = StreamState {
+            request,
+            ..StreamState::default()
+        };
+        self.prime(&mut st, stream, &tx);
+        for json in buffered {
+            st.next_seq += 1;
+            let event = message_event(Some(&self.event_id(stream, st.next_seq)), &json);
+            state.log.record(stream, st.next_seq, event.clone());
+            // The channel has room for everything buffered.
+            let _ = tx.try_send(event);
+            st.delivered = st.next_seq;
+        }
+        st.conn = Some(Conn { id: conn, tx });
+        streams.map.insert(stream, st);
+        drop(guard);
+        self.apply_polling(stream);
+        (stream, body)
+    }
+
+    /// Closes the connection at once if the polling policy asks for it right after priming.
+    fn apply_polling(&self, stream: u32) {
+        if self.primes() && self.config.polling == PollingPolicy::AfterPriming {
+            self.close_connection(stream);
+        }
+    }
+
+    /// Records and sends one message on `stream`; `last` marks the request's answer, after which
+    /// the stream ends. Never waits.
+    pub(crate) fn stream_send(&self, stream: u32, json: &[u8], last: bool) -> Delivery {
+        if self.is_closed() {
+            return Delivery::Dropped;
+        }
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let Some(st) = state.streams.map.get_mut(&stream) else {
+            return Delivery::Dropped;
+        };
+        if st.done {
+            return Delivery::Dropped;
+        }
+        if stream == STANDALONE && st.conn.is_none() {
+            let waiting = usize::try_from(st.next_seq - st.delivered).unwrap_or(usize::MAX);
+            if waiting >= self.config.max_queued_events {
+                return Delivery::Dropped;
+            }
+        }
+        st.next_seq += 1;
+        let seq = st.next_seq;
+        let event = message_event(Some(&self.event_id(stream, seq)), json);
+        state.log.record(stream, seq, event.clone());
+        st.done = last;
+        let delivery = match st.conn.as_ref().map(|c| c.tx.try_send(event)) {
+            Some(Ok(())) => {
+                st.delivered = seq;
+                Delivery::Sent
+            }
+            Some(Err(TrySendError::Full(_))) => {
+                // Too slow a reader: end its connection with a retry hint; it resumes from the
+                // log and gets this event then.
+                if let Some(conn) = st.conn.take() {
+                    conn.tx.close(self.retry_hint());
+                }
+                Delivery::Queued
+            }
+            Some(Err(TrySendError::Closed(_))) => {
+                st.conn = None;
+                Delivery::Queued
+            }
+            None => Delivery::Queued,
+        };
+        if last {
+            // Dropping the sender ends the body once the answer is written.
+            st.conn = None;
+        }
+        delivery
+    }
+
+    /// Ends a stream without an answer (the request was cancelled).
+    pub(crate) fn abandon_stream(&self, stream: u32) {
+        let conn = {
+            let mut state = self.state();
+            match state.streams.map.get_mut(&stream) {
+                Some(st) => {
+                    st.done = true;
+                    st.conn.take()
+                }
+                None => None,
+            }
+        };
+        drop(conn);
+    }
+
+    /// Closes the stream's current connection without ending the stream (SEP-1699 polling):
+    /// the client reconnects after the `retry:` hint and resumes with `Last-Event-ID`.
+    pub(crate) fn close_connection(&self, stream: u32) -> bool {
+        let conn = {
+            let mut state = self.state();
+            state
+                .streams
+                .map
+                .get_mut(&stream)
+                .and_then(|st| st.conn.take())
+        };
+        match conn {
+            Some(conn) => {
+                conn.tx.close(self.retry_hint());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A connection's body was dropped: forget the connection if it is still the current one.
+    fn detach(self: &Arc<Self>, stream: u32, conn: u64) {
+        let (detached, request) = {
+            let mut state = self.state();
+            match state.streams.map.get_mut(&stream) {
+                Some(st) if st.conn.as_ref().is_some_and(|c| c.id == conn) => {
+                    let request = (!st.done).then(|| st.request.clone()).flatten();
+                    (st.conn.take(), request)
+                }
+                _ => (None, None),
+            }
+        };
+        drop(detached);
+        self.touch();
+        if let (Some(request), Some(grace)) = (request, self.config.disconnect_grace) {
+            self.cancel_if_not_resumed(stream, request, grace);
+        }
+    }
+
+    /// Whether any stream of the session has a live connection.
+    pub(crate) fn has_any_connection(&self) -> bool {
+        self.state()
+            .streams
+            .map
+            .values()
+            .any(|st| st.conn.as_ref().is_some_and(|c| !c.tx.is_closed()))
+    }
+
+    /// Whether `stream` has a live connection.
+    pub(crate) fn has_connection(&self, stream: u32) -> bool {
+        self.state()
+            .streams
+            .map
+            .get(&stream)
+            .and_then(|st| st.conn.as_ref())
+            .is_some_and(|c| !c.tx.is_closed())
+    }
+
+    /// Opens the standalone stream for a GET without `Last-Event-ID`. A session has one: the new
+    /// connection takes over and the older one is ended. Messages that never reached any
+    /// connection are written first.
+    pub(crate) fn attach_standalone(self: &Arc<Self>) -> SseBody {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let st = state.streams.map.entry(STANDALONE).or_default();
+        let pending = match state.log.replay(STANDALONE, st.delivered) {
+            Replay::Events(events) => events,
+            Replay::Expired | Replay::Unknown => Vec::new(),
+        };
+        let streams = &mut state.streams;
+        let (tx, body, conn) = self.connect(streams, STANDALONE, pending.len());
+        let st = streams.map.entry(STANDALONE).or_default();
+        self.prime(st, STANDALONE, &tx);
+        for event in pending {
+            let _ = tx.try_send(event);
+        }
+        st.delivered = st.delivered.max(st.next_seq);
+        let older = st.conn.replace(Conn { id: conn, tx });
+        drop(guard);
+        if let Some(older) = older {
+            older.tx.close(Bytes::new());
+        }
+        body
+    }
+
+    /// Resumes a stream after `last_event_id`: replays what followed on that stream only, then
+    /// continues it live (or ends, if its answer was already produced). A live connection of that
+    /// stream is ended.
+    pub(crate) fn resume(self: &Arc<Self>, last_event_id: &[u8]) -> Result<SseBody, ResumeError> {
+        let (stream, after) = self
+            .parse_event_id(last_event_id)
+            .ok_or(ResumeError::Malformed)?;
+        let mut guard = self.state();
+        let state = &mut *guard;
+        match state.streams.map.get(&stream) {
+            None => return Err(ResumeError::Gone),
+            Some(st) if after > st.next_seq => return Err(ResumeError::Malformed),
+            Some(_) => {}
+        }
+        let events = match state.log.replay(stream, after) {
+            Replay::Events(events) => events,
+            // Nothing was ever recorded (only a priming event went out): nothing to replay.
+            Replay::Unknown => Vec::new(),
+            Replay::Expired => return Err(ResumeError::Gone),
+        };
+        // No early return after this point: dropping the body runs a hook that takes the lock.
+        let streams = &mut state.streams;
+        let (tx, body, conn) = self.connect(streams, stream, events.len());
+        let st = streams.map.entry(stream).or_default();
+        for event in events {
+            let _ = tx.try_send(event);
+        }
+        st.delivered = st.next_seq;
+        let older = if st.done {
+            // Dropping `tx` ends this connection once the replay is written.
+            st.conn.take()
+        } else {
+            st.conn.replace(Conn { id: conn, tx })
+        };
+        drop(guard);
+        if let Some(older) = older {
+            older.tx.close(Bytes::new());
+        }
+        Ok(body)
+    }
+
+    /// Forgets finished request streams beyond the newest `keep`.
+    pub(super) fn prune_streams(state: &mut super::State, keep: usize) {
+        let mut done: Vec<u32> = state
+            .streams
+            .map
+            .iter()
+            .filter(|(k, st)| **k != STANDALONE && st.done && st.conn.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        if done.len() <= keep {
+            return;
+        }
+        done.sort_unstable();
+        for stream in &done[..done.len() - keep] {
+            state.streams.map.remove(stream);
+            state.log.forget(*stream);
+        }
+    }
+}
