@@ -200,6 +200,10 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
 /// Parses a POST body. Whitespace before the first token decides between one message and a
 /// batch, so a single message is parsed once, straight into its parts.
 pub(crate) fn parse_payload(body: &[u8]) -> Result<Payload, ParseFailure> {
+    // JSON-RPC messages must be UTF-8 everywhere, even inside fields serde would skip.
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(ParseFailure::Syntax(format!("the body is not valid UTF-8: {e}")));
+    }
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
         let items: Vec<Value> = serde_json::from_slice(body).map_err(classify)?;
