@@ -5,12 +5,16 @@
 //! cargo run --example server -- --port 8080  # or PORT=8080
 //! ```
 //!
-//! Tools: `echo` {text}, `add` {a, b}, `countdown` {from?, delay_ms?} (emits progress).
+//! Tools: `echo` {text}, `add` {a, b}, `countdown` {from?, delay_ms?} (emits progress),
+//! `slow_count` {to?} (one progress step per second, to try resumption), `ask_llm` {question}
+//! (asks the client's model through sampling). Ctrl-C drains: open streams are told to
+//! reconnect later, running calls get 5 s to finish.
 
 mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -26,8 +30,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(addr).await?;
     println!("MCP server listening on http://{addr}/mcp");
 
+    let layer = McpLayer::new();
+    let sessions = layer.sessions();
     let mcp = ServiceBuilder::new()
-        .layer(McpLayer::new())
+        .layer(layer)
         .service_fn(common::handle);
     // One endpoint: /mcp. Anything else is 404.
     let app = service_fn(move |req: http::Request<hyper::body::Incoming>| {
@@ -59,32 +65,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 });
             }
             _ = &mut shutdown => {
-                println!("shutting down");
+                println!("shutting down: draining {} sessions", sessions.len());
+                let report = sessions.shutdown(Duration::from_secs(5)).await;
+                println!("{report:?}");
                 return Ok(());
             }
         }
     }
 }
 
-/// `--port N`, else `$PORT`, else 3000.
+/// `--port N` (or `--port=N`), else `$PORT`, else 3000.
 fn port_from_args() -> Result<u16, Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--port" | "-p" => {
-                let value = args.next().ok_or("--port needs a value")?;
-                return Ok(value.parse()?);
-            }
-            other => {
-                if let Some(value) = other.strip_prefix("--port=") {
-                    return Ok(value.parse()?);
-                }
-                return Err(format!("unknown argument {other:?}; usage: server [--port N]").into());
-            }
-        }
-    }
-    match std::env::var("PORT") {
-        Ok(value) => Ok(value.parse()?),
-        Err(_) => Ok(3000),
-    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = match args.as_slice() {
+        [] => std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned()),
+        [flag, value] if flag == "--port" || flag == "-p" => value.clone(),
+        [flag] if flag.starts_with("--port=") => flag["--port=".len()..].to_owned(),
+        _ => return Err(format!("unexpected arguments {args:?}; usage: server [--port N]").into()),
+    };
+    Ok(value.parse()?)
 }

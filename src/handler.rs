@@ -212,13 +212,11 @@ impl McpResponse {
     }
 
     /// The result or the error.
-    #[must_use]
     pub fn outcome(&self) -> &Result<Value, ErrorObject> {
         &self.outcome
     }
 
     /// Consumes the response into its result or error.
-    #[must_use]
     pub fn into_outcome(self) -> Result<Value, ErrorObject> {
         self.outcome
     }
@@ -359,6 +357,8 @@ impl RequestContext {
     }
 
     /// Sends any notification related to this request.
+    // Owned params keep call sites simple: `Some(json!({ .. }))`.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn notify(&self, method: &str, params: Option<Value>) -> Delivery {
         match &self.inner.outbox {
             Some(outbox) => outbox.send(&outgoing_bytes(None, method, params.as_ref())),
@@ -455,6 +455,8 @@ impl RequestContext {
 
     /// Sends a `notifications/message` log entry related to this request. Filtering by the
     /// level the client set with `logging/setLevel` is the handler's business.
+    // Owned params keep call sites simple: `Some(json!({ .. }))`.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn log(&self, level: LogLevel, logger: Option<&str>, data: Value) -> Delivery {
         let mut params = json!({ "level": level.as_str(), "data": data });
         if let Some(logger) = logger {

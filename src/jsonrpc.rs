@@ -202,11 +202,13 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
 pub(crate) fn parse_payload(body: &[u8]) -> Result<Payload, ParseFailure> {
     // JSON-RPC messages must be UTF-8 everywhere, even inside fields serde would skip.
     if let Err(e) = std::str::from_utf8(body) {
-        return Err(ParseFailure::Syntax(format!("the body is not valid UTF-8: {e}")));
+        return Err(ParseFailure::Syntax(format!(
+            "the body is not valid UTF-8: {e}"
+        )));
     }
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
-        let items: Vec<Value> = serde_json::from_slice(body).map_err(classify)?;
+        let items: Vec<Value> = serde_json::from_slice(body).map_err(|e| classify(&e))?;
         if items.is_empty() {
             return Err(ParseFailure::Shape("the batch is empty".into()));
         }
@@ -220,14 +222,14 @@ pub(crate) fn parse_payload(body: &[u8]) -> Result<Payload, ParseFailure> {
         }
         Ok(Payload::Batch(out))
     } else {
-        let raw: Raw = serde_json::from_slice(body).map_err(classify)?;
+        let raw: Raw = serde_json::from_slice(body).map_err(|e| classify(&e))?;
         validate(raw)
             .map(Payload::Single)
             .map_err(ParseFailure::Shape)
     }
 }
 
-fn classify(e: serde_json::Error) -> ParseFailure {
+fn classify(e: &serde_json::Error) -> ParseFailure {
     use serde_json::error::Category;
     match e.classify() {
         Category::Data => ParseFailure::Shape(format!("not a JSON-RPC message: {e}")),

@@ -19,7 +19,7 @@ pub(crate) async fn handle(req: McpRequest) -> Result<McpResponse, Infallible> {
             "protocolVersion": req.protocol_version().as_str(),
             "capabilities": { "tools": {}, "logging": {} },
             "serverInfo": { "name": "mcp-tower-example", "version": env!("CARGO_PKG_VERSION") },
-            "instructions": "Tools: echo, add, countdown.",
+            "instructions": "Tools: echo, add, countdown, slow_count, ask_llm.",
         })),
         "ping" | "logging/setLevel" => McpResponse::empty(),
         "tools/list" => McpResponse::result(json!({ "tools": tools() })),
@@ -50,6 +50,25 @@ pub(crate) fn tools() -> Value {
                 "type": "object",
                 "properties": { "a": { "type": "number" }, "b": { "type": "number" } },
                 "required": ["a", "b"],
+            },
+        },
+        {
+            "name": "slow_count",
+            "description": "Counts to `to` (default 5), one number per second, with progress; \
+                            long enough to drop the connection and resume it.",
+            "inputSchema": {
+                "type": "object",
+                "properties": { "to": { "type": "integer", "minimum": 1, "maximum": 60 } },
+            },
+        },
+        {
+            "name": "ask_llm",
+            "description": "Asks the client's model (MCP sampling) the given question and \
+                            returns its answer.",
+            "inputSchema": {
+                "type": "object",
+                "properties": { "question": { "type": "string" } },
+                "required": ["question"],
             },
         },
         {
@@ -86,11 +105,26 @@ struct AddArgs {
 }
 
 #[derive(Deserialize)]
+struct SlowCountArgs {
+    #[serde(default = "five")]
+    to: u32,
+}
+
+#[derive(Deserialize)]
+struct AskArgs {
+    question: String,
+}
+
+#[derive(Deserialize)]
 struct CountdownArgs {
     #[serde(default = "three")]
     from: u32,
     #[serde(default = "hundred")]
     delay_ms: u64,
+}
+
+fn five() -> u32 {
+    5
 }
 
 fn three() -> u32 {
@@ -151,4 +185,34 @@ async fn countdown(req: &McpRequest, from: u32, delay_ms: u64) -> McpResponse {
     }
     ctx.progress(total, Some(total), Some("liftoff"));
     text(format!("counted down from {from}"))
+}
+
+/// One number per second, with progress: drop the connection mid-way and resume it with
+/// `Last-Event-ID` to see nothing lost.
+async fn slow_count(req: &McpRequest, to: u32) -> McpResponse {
+    let ctx = req.context();
+    for n in 1..=to {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        ctx.progress(f64::from(n), Some(f64::from(to)), Some(&format!("{n}")));
+    }
+    text(format!("counted to {to}"))
+}
+
+/// Asks the client's model through MCP sampling, and returns what it said.
+async fn ask_llm(req: &McpRequest, question: &str) -> McpResponse {
+    let params = json!({
+        "messages": [{ "role": "user", "content": { "type": "text", "text": question } }],
+        "maxTokens": 200,
+    });
+    match req
+        .context()
+        .request("sampling/createMessage", Some(params))
+        .await
+    {
+        Ok(answer) => {
+            let said = answer["content"]["text"].as_str().unwrap_or("(no text)");
+            text(format!("The model says: {said}"))
+        }
+        Err(e) => tool_error(format!("sampling failed: {e}")),
+    }
 }

@@ -337,7 +337,7 @@ where
         id: RequestId,
         method: String,
         params: Option<Value>,
-        on_done: Option<Box<dyn FnOnce(&McpResponse) + Send>>,
+        on_done: Option<OnDone>,
     ) -> Response<McpBody> {
         let config = self.shared.config.clone();
         // The request counts as activity for its session until its answer is written.
@@ -535,6 +535,9 @@ where
         Ok(json_response(json))
     }
 }
+
+/// Runs once the handler answered (initialize opens its session there).
+type OnDone = Box<dyn FnOnce(&McpResponse) + Send>;
 
 /// A handler call that yields its answer, or `None` when the request was cancelled.
 type Call = Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>>;

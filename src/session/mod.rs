@@ -396,6 +396,8 @@ impl Session {
     /// Sends a notification that is not tied to any request (for example
     /// `notifications/tools/list_changed`) on the session's standalone stream. With no stream
     /// open it waits in a bounded queue and is written when the client opens one.
+    // Owned params keep call sites simple: `Some(json!({ .. }))`.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn notify(&self, method: &str, params: Option<Value>) -> Delivery {
         match self.live() {
             Some(s) => s.send_unrelated(&outgoing_bytes(None, method, params.as_ref())),
@@ -592,6 +594,8 @@ impl Sessions {
     /// Sends one notification to every live session (see [`Session::notify`]). The message is
     /// serialized once; a slow or stalled client never holds up the others (its connection is
     /// told to reconnect, and the message waits in its replay log).
+    // Owned params keep call sites simple: `Some(json!({ .. }))`.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn broadcast(&self, method: &str, params: Option<Value>) -> BroadcastReport {
         let json = outgoing_bytes(None, method, params.as_ref());
         let mut report = BroadcastReport::default();

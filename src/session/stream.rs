@@ -148,7 +148,8 @@ impl SessionInner {
         let state = &mut *guard;
         Self::prune_streams(state, FINISHED_STREAMS_KEPT);
         let streams = &mut state.streams;
-        streams.next_stream = streams.next_stream.max(STANDALONE) + 1;
+        // Stream 0 is the standalone stream: request streams count from 1.
+        streams.next_stream += 1;
         let stream = streams.next_stream;
         let (tx, body, conn) = self.connect(streams, stream, buffered.len());
         let mut st = StreamState {

@@ -160,6 +160,7 @@ struct KeepAlive {
 impl SseBody {
     /// Writes a keep-alive comment after every `interval` without an event. The timer restarts
     /// after each event, so a busy stream never carries keep-alives.
+    #[must_use]
     pub fn keep_alive(mut self, interval: Duration) -> Self {
         self.keep_alive = Some(KeepAlive {
             interval,
