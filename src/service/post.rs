@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Buf;
-use futures_util::future::{AbortHandle, Abortable};
+use futures_util::future::{AbortHandle, Abortable, FutureExt};
 use futures_util::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
 use http::header::CONTENT_LENGTH;
 use http::{HeaderValue, Request, Response};
@@ -217,15 +217,24 @@ where
     S: Service<McpRequest, Response = McpResponse>,
     S::Error: Into<BoxError>,
 {
-    match inner.oneshot(req).await {
-        Ok(res) => res,
-        Err(e) => {
+    // A panicking handler must still end its request: answer -32603 rather than leave a
+    // stream open forever.
+    match std::panic::AssertUnwindSafe(inner.oneshot(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(Ok(res)) => res,
+        Ok(Err(e)) => {
             let e: BoxError = e.into();
             McpResponse::error(ErrorObject::new(
                 code::INTERNAL_ERROR,
                 format!("the handler failed: {e}"),
             ))
         }
+        Err(_) => McpResponse::error(ErrorObject::new(
+            code::INTERNAL_ERROR,
+            "the handler panicked",
+        )),
     }
 }
 

@@ -133,6 +133,9 @@ pub enum ClientRequestError {
     Timeout(Duration),
     /// The session ended, or the server is shutting down.
     SessionClosed,
+    /// The request could not even be queued (the session's queue for a stream that is not
+    /// open is full); nothing was sent.
+    Undeliverable,
     /// The client answered with a JSON-RPC error.
     Client(ErrorObject),
 }
@@ -148,6 +151,7 @@ impl fmt::Display for ClientRequestError {
             Self::TooManyPending => f.write_str("too many requests to the client are waiting"),
             Self::Timeout(after) => write!(f, "the client did not answer within {after:?}"),
             Self::SessionClosed => f.write_str("the session ended before the client answered"),
+            Self::Undeliverable => f.write_str("the request could not be queued for the client"),
             Self::Client(e) => write!(f, "the client answered with an error: {e}"),
         }
     }
@@ -237,11 +241,16 @@ impl SessionInner {
             send,
             armed: true,
         };
-        send(&outgoing_bytes(
-            Some(&RequestId::Number(id)),
-            method,
-            Some(&params),
-        ));
+        let request = outgoing_bytes(Some(&RequestId::Number(id)), method, Some(&params));
+        if send(&request) == Delivery::Dropped {
+            guard.armed = false;
+            self.state().pending.take(id);
+            return Err(if self.is_closed() {
+                ClientRequestError::SessionClosed
+            } else {
+                ClientRequestError::Undeliverable
+            });
+        }
 
         let timeout = options
             .timeout

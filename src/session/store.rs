@@ -25,6 +25,8 @@ struct Slot {
 
 pub(crate) struct SessionStore {
     slots: Mutex<Slab<Slot>>,
+    /// Live (committed) sessions, so `len` is O(1).
+    live: std::sync::atomic::AtomicUsize,
     /// Generations grow across the whole store, so a reused slot never matches an old id.
     generation: AtomicU32,
     reaper_started: AtomicBool,
@@ -39,6 +41,7 @@ impl SessionStore {
     pub(crate) fn new() -> Self {
         Self {
             slots: Mutex::new(Slab::new()),
+            live: std::sync::atomic::AtomicUsize::new(0),
             generation: AtomicU32::new(0),
             reaper_started: AtomicBool::new(false),
             epoch: Instant::now(),
@@ -79,7 +82,10 @@ impl SessionStore {
     /// Makes a reserved session visible to lookups.
     pub(crate) fn commit(&self, parts: &IdParts) {
         if let Some(slot) = self.slot_mut(&mut self.slots(), parts) {
-            slot.live = true;
+            if !slot.live {
+                slot.live = true;
+                self.live.fetch_add(1, Ordering::AcqRel);
+            }
         }
     }
 
@@ -87,7 +93,11 @@ impl SessionStore {
     pub(crate) fn remove(&self, parts: &IdParts) -> Option<Arc<SessionInner>> {
         let mut slots = self.slots();
         self.slot_mut(&mut slots, parts)?;
-        Some(slots.remove(parts.key as usize).session)
+        let slot = slots.remove(parts.key as usize);
+        if slot.live {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+        }
+        Some(slot.session)
     }
 
     fn slot_mut<'a>(&self, slots: &'a mut Slab<Slot>, parts: &IdParts) -> Option<&'a mut Slot> {
@@ -115,7 +125,7 @@ impl SessionStore {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.slots().iter().filter(|(_, s)| s.live).count()
+        self.live.load(Ordering::Acquire)
     }
 
     pub(crate) fn live(&self) -> Vec<Arc<SessionInner>> {

@@ -48,6 +48,7 @@ pub fn channel(capacity: usize) -> (SseSender, SseBody) {
     let body = SseBody {
         rx,
         close: Some(close_rx),
+        last: None,
         keep_alive: None,
         deadline: None,
         on_drop: None,
@@ -100,8 +101,8 @@ impl SseSender {
         self.tx.is_closed()
     }
 
-    /// Ends the body now: `last` (for example an event carrying only `retry:`) is written, and
-    /// whatever is still queued is not.
+    /// Ends the body: the events already queued are written, then `last` (for example an event
+    /// carrying only `retry:`; empty for none), then the body ends.
     pub fn close(self, last: Bytes) {
         let _ = self.close.send(last);
     }
@@ -146,6 +147,8 @@ type DropHook = Box<dyn FnOnce() + Send + Sync>;
 pub struct SseBody {
     rx: mpsc::Receiver<Bytes>,
     close: Option<oneshot::Receiver<Bytes>>,
+    /// Set by [`SseSender::close`]: written once the queue is drained.
+    last: Option<Bytes>,
     keep_alive: Option<KeepAlive>,
     deadline: Option<(Pin<Box<Sleep>>, Bytes)>,
     on_drop: Option<DropHook>,
@@ -217,13 +220,11 @@ impl Body for SseBody {
         }
         if let Some(close) = this.close.as_mut() {
             match Pin::new(close).poll(cx) {
+                // Closed on purpose: drain what is queued, then write `last`.
                 Poll::Ready(Ok(last)) => {
                     this.close = None;
-                    let _ = this.finish();
-                    if last.is_empty() {
-                        return Poll::Ready(None);
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(last))));
+                    this.last = Some(last);
+                    this.rx.close();
                 }
                 // The sender was dropped without `close`: drain the channel as usual.
                 Poll::Ready(Err(_)) => this.close = None,
@@ -239,7 +240,11 @@ impl Body for SseBody {
                 }
                 Poll::Ready(Some(Ok(Frame::data(event))))
             }
-            Poll::Ready(None) => this.finish(),
+            Poll::Ready(None) => {
+                let last = this.last.take().filter(|l| !l.is_empty());
+                let _ = this.finish();
+                Poll::Ready(last.map(|l| Ok(Frame::data(l))))
+            }
             Poll::Pending => {
                 let Some(ka) = this.keep_alive.as_mut() else {
                     return Poll::Pending;
@@ -332,10 +337,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn close_skips_the_queue_and_writes_the_last_frame() {
+    async fn close_writes_the_queue_then_the_last_frame() {
         let (tx, mut body) = channel(4);
         tx.try_send(Bytes::from_static(b"queued")).unwrap();
         tx.close(Bytes::from_static(b"retry: 100\n\n"));
+        assert_eq!(next(&mut body).await.unwrap(), "queued");
         assert_eq!(next(&mut body).await.unwrap(), "retry: 100\n\n");
         assert!(next(&mut body).await.is_none());
         assert!(body.is_end_stream());
