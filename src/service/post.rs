@@ -238,6 +238,20 @@ where
     }
 }
 
+/// Keeps a handler call abortable by `notifications/cancelled` while it runs; unregisters it
+/// however the call ends, even when its future is dropped.
+struct Running {
+    session: Arc<SessionInner>,
+    id: RequestId,
+    token: u64,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.session.finish_running(&self.id, self.token);
+    }
+}
+
 /// Closes a session reserved by `initialize` unless the handler succeeded, even when the client
 /// goes away mid-call and the future is dropped.
 struct Reservation(Option<Arc<SessionInner>>);
@@ -382,17 +396,16 @@ where
             .cloned();
         let req = McpRequest::from_parts(Some(id.clone()), method, params, ctx);
         let (abort, registration) = AbortHandle::new_pair();
-        let registered = cancellable.map(|s| {
-            let token = s.register_running(id.clone(), abort);
-            (s, token)
+        let registered = cancellable.map(|session| Running {
+            token: session.register_running(id.clone(), abort),
+            session,
+            id: id.clone(),
         });
         let handler = Abortable::new(call_handler(self.inner, req), registration);
         let call = async move {
             let _in_flight = in_flight;
             let outcome = handler.await;
-            if let Some((session, token)) = &registered {
-                session.finish_running(&id, *token);
-            }
+            drop(registered);
             // Cancelled: no answer at all.
             let res = outcome.ok()?;
             if let Some(on_done) = on_done {
