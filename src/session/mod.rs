@@ -646,11 +646,15 @@ pub(crate) fn start_reaper(store: &Arc<SessionStore>, config: &Config) {
     };
     let period = (idle.min(init) / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
     let weak = Arc::downgrade(store);
+    let stop = store.reaper_stop.clone();
     runtime.spawn(async move {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = stop.notified() => return,
+            }
             let Some(store) = weak.upgrade() else { return };
             let (idle_ones, uninitialized) = store.reap_candidates(idle, init);
             drop(store);

@@ -35,6 +35,15 @@ pub(crate) struct SessionStore {
     pub(crate) draining: AtomicBool,
     /// Woken whenever a session's last in-flight request ends (shutdown waits on it).
     pub(crate) idle: tokio::sync::Notify,
+    /// Tells the reaper, which holds the store only weakly, that the store is gone.
+    pub(crate) reaper_stop: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for SessionStore {
+    fn drop(&mut self) {
+        // Stores a permit if the reaper is not waiting right now, so it cannot miss this.
+        self.reaper_stop.notify_one();
+    }
 }
 
 impl SessionStore {
@@ -47,6 +56,7 @@ impl SessionStore {
             epoch: Instant::now(),
             draining: AtomicBool::new(false),
             idle: tokio::sync::Notify::new(),
+            reaper_stop: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
