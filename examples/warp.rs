@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .service_fn(common::handle);
 
     let app = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-        let (mcp, warp_svc) = (mcp.clone(), warp_svc.clone());
+        let mcp = mcp.clone(); // warp_svc is Copy
         async move {
             let res = if req.uri().path() == "/mcp" {
                 mcp.oneshot(req).await?.map(Either::Left)
