@@ -163,6 +163,14 @@ async fn call_tool(req: &McpRequest) -> McpResponse {
             Ok(a) => Ok(countdown(req, a.from.min(100), a.delay_ms.min(10_000)).await),
             Err(e) => Err(e),
         },
+        "slow_count" => match args::<SlowCountArgs>(&call.arguments) {
+            Ok(a) => Ok(slow_count(req, a.to.clamp(1, 60)).await),
+            Err(e) => Err(e),
+        },
+        "ask_llm" => match args::<AskArgs>(&call.arguments) {
+            Ok(a) => Ok(ask_llm(req, &a.question).await),
+            Err(e) => Err(e),
+        },
         other => Err(McpResponse::invalid_params(format!(
             "unknown tool: {other}"
         ))),
