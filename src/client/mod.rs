@@ -1,0 +1,14 @@
+//! The client half (placeholder docs, completed below).
+
+mod backoff;
+mod body;
+mod error;
+mod event_source;
+
+pub use backoff::{Backoff, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY};
+pub use body::ClientBody;
+pub use error::{BoxError, ClientError, ErrorKind, RpcError};
+pub use event_source::{CloseHandle, EventSource, DEFAULT_CONNECT_TIMEOUT};
+
+#[cfg(test)]
+mod tests;
