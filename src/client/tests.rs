@@ -505,3 +505,359 @@ async fn event_source_and_its_parts_are_send() {
     assert_send(&events.next());
     assert_send(&events.close_handle());
 }
+
+// ===== StreamableHttpClient =====
+
+const INIT_RESULT: &str = r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"fake","version":"1"}}}"#;
+
+fn json_with(code: u16, json: &str, headers: &[(&'static str, &str)]) -> Reply {
+    let body = http_body_util::Full::new(Bytes::from(json.to_owned()))
+        .map_err(|e: Infallible| match e {})
+        .boxed();
+    let mut res = Response::builder()
+        .status(code)
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        res = res.header(*k, *v);
+    }
+    Reply::Custom(res.body(body).unwrap())
+}
+
+fn init_replies(session: &str) -> [Reply; 2] {
+    [
+        json_with(200, INIT_RESULT, &[("mcp-session-id", session)]),
+        Reply::Status(202, vec![]),
+    ]
+}
+
+fn json_body(seen: &Seen) -> serde_json::Value {
+    serde_json::from_slice(&seen.body).unwrap()
+}
+
+async fn connected(
+    script: &Script,
+) -> StreamableHttpClient<
+    impl tower::Service<
+            Request<ClientBody>,
+            Response = Response<TestBody>,
+            Error = BoxError,
+            Future = BoxFuture<'static, Result<Response<TestBody>, BoxError>>,
+        > + Clone
+        + Send
+        + 'static,
+> {
+    let client = StreamableHttpClient::builder(script.service(), uri())
+        .header(http::header::AUTHORIZATION, "Bearer t".parse().unwrap())
+        .backoff(no_jitter())
+        .build();
+    client.initialize().await.unwrap();
+    client
+}
+
+#[tokio::test(start_paused = true)]
+async fn handshake_negotiates_the_version_and_captures_the_session() {
+    let script = Script::new(init_replies("s-1"));
+    let client = StreamableHttpClient::builder(script.service(), uri())
+        .client_info("tester", "0.1")
+        .build();
+    let result = client.initialize().await.unwrap();
+    assert_eq!(result["serverInfo"]["name"], "fake");
+    assert_eq!(client.session_id().as_deref(), Some("s-1"));
+    assert_eq!(client.protocol_version().as_deref(), Some("2025-06-18"));
+    let seen = script.seen();
+    assert_eq!(seen.len(), 2);
+    let init = &seen[0];
+    assert_eq!(init.method, http::Method::POST);
+    assert_eq!(
+        init.headers["accept"],
+        "application/json, text/event-stream"
+    );
+    assert_eq!(init.headers["content-type"], "application/json");
+    assert!(init.headers.get("mcp-session-id").is_none());
+    assert!(init.headers.get("mcp-protocol-version").is_none());
+    let body = json_body(init);
+    assert_eq!(body["method"], "initialize");
+    assert_eq!(body["params"]["protocolVersion"], "2025-11-25");
+    assert_eq!(body["params"]["clientInfo"]["name"], "tester");
+    let initialized = &seen[1];
+    assert_eq!(
+        json_body(initialized)["method"],
+        "notifications/initialized"
+    );
+    assert!(json_body(initialized).get("id").is_none());
+    assert_eq!(initialized.headers["mcp-session-id"], "s-1");
+    assert_eq!(initialized.headers["mcp-protocol-version"], "2025-06-18");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_version_the_client_does_not_speak_is_refused() {
+    let result = r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2099-01-01","capabilities":{},"serverInfo":{"name":"x","version":"1"}}}"#;
+    let script = Script::new([json_with(200, result, &[])]);
+    let client = StreamableHttpClient::builder(script.service(), uri()).build();
+    let err = client.initialize().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsupportedVersion);
+    assert!(err.to_string().contains("2099-01-01"), "{err}");
+    assert_eq!(script.seen().len(), 1, "no initialized notification");
+}
+
+#[tokio::test(start_paused = true)]
+async fn sse_reply_delivers_progress_and_server_requests_before_the_response() {
+    let script = Script::new(init_replies("s"));
+    let client = StreamableHttpClient::builder(script.service(), uri())
+        .request_handler(|req| async move {
+            assert_eq!(req.method(), "sampling/createMessage");
+            Ok(serde_json::json!({ "model": "m", "echo": req.params().cloned() }))
+        })
+        .build();
+    client.initialize().await.unwrap();
+    script.push(Reply::Sse(vec![
+        "id: e1\ndata:\n\n",
+        "id: e2\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":\"p\",\"progress\":1}}\n\n",
+        "id: e3\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"srv-1\",\"method\":\"sampling/createMessage\",\"params\":{\"x\":1}}\n\n",
+        "id: e4\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[]}}\n\n",
+    ]));
+    script.push(Reply::Status(202, vec![])); // the POSTed answer to srv-1
+    let mut call = client
+        .call("tools/call", Some(serde_json::json!({"name": "t"})))
+        .await
+        .unwrap();
+    assert_eq!(call.id(), 1);
+    let first = call.next_message().await.unwrap();
+    assert_eq!(first.method(), Some("notifications/progress"));
+    assert!(matches!(first, ServerMessage::Notification(_)));
+    let second = call.next_message().await.unwrap();
+    assert!(matches!(second, ServerMessage::Request(_)));
+    // The answer was POSTed back before the request was handed out.
+    let seen = script.seen();
+    let answer = json_body(&seen[3]);
+    assert_eq!(answer["id"], "srv-1");
+    assert_eq!(answer["result"]["echo"], serde_json::json!({"x": 1}));
+    assert_eq!(seen[3].headers["mcp-session-id"], "s");
+    assert!(call.next_message().await.is_none());
+    assert_eq!(
+        call.result().await.unwrap(),
+        serde_json::json!({"content": []})
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn json_replies_and_json_rpc_errors() {
+    let script = Script::new(init_replies("s"));
+    let client = connected(&script).await;
+    script.push(json_with(
+        200,
+        r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#,
+        &[],
+    ));
+    script.push(json_with(
+        200,
+        r#"{"jsonrpc":"2.0","id":2,"error":{"code":-32602,"message":"unknown tool"}}"#,
+        &[],
+    ));
+    script.push(json_with(
+        200,
+        r#"{"jsonrpc":"2.0","id":99,"result":{}}"#,
+        &[],
+    ));
+    script.push(json_with(
+        400,
+        r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"bad"}}"#,
+        &[],
+    ));
+    assert_eq!(
+        client.request("tools/list", None).await.unwrap(),
+        serde_json::json!({"tools": []})
+    );
+    let err = client.request("tools/call", None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rpc);
+    assert_eq!(err.rpc_error().unwrap().code(), -32602);
+    let err = client.request("x", None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol, "response to another id");
+    let err = client.request("y", None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Status);
+    assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
+    assert_eq!(err.rpc_error().unwrap().code(), -32600);
+    for seen in &script.seen()[2..] {
+        assert_eq!(seen.headers["mcp-session-id"], "s");
+        assert_eq!(seen.headers["mcp-protocol-version"], "2025-06-18");
+        assert_eq!(seen.headers["authorization"], "Bearer t");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broken_post_stream_is_resumed_with_get_and_last_event_id() {
+    let script = Script::new(init_replies("s"));
+    let client = connected(&script).await;
+    script.push(Reply::Sse(vec![
+        "id: e1\nretry: 2000\ndata:\n\n",
+        "id: e2\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progress\":1}}\n\n",
+        // the connection drops here, before the response
+    ]));
+    script.push(Reply::Sse(vec![
+        "id: e3\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progress\":2}}\n\n",
+        "id: e4\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"done\":true}}\n\n",
+    ]));
+    let start = Instant::now();
+    let mut call = client.call("tools/call", None).await.unwrap();
+    let mut progress = Vec::new();
+    while let Some(msg) = call.next_message().await {
+        progress.push(msg.as_value()["params"]["progress"].clone());
+    }
+    assert_eq!(progress, [1, 2], "every event exactly once");
+    assert_eq!(call.result().await.unwrap()["done"], true);
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(2),
+        "waited the retry time"
+    );
+    let seen = script.seen();
+    let get = &seen[3];
+    assert_eq!(get.method, http::Method::GET);
+    assert_eq!(get.headers["last-event-id"], "e2");
+    assert_eq!(get.headers["mcp-session-id"], "s");
+    assert_eq!(get.headers["mcp-protocol-version"], "2025-06-18");
+    assert_eq!(get.headers["authorization"], "Bearer t");
+    assert_eq!(get.headers["accept"], "text/event-stream");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_post_stream_broken_before_any_id_fails_clearly() {
+    let script = Script::new(init_replies("s"));
+    let client = connected(&script).await;
+    script.push(Reply::Sse(vec![
+        "data: {\"jsonrpc\":\"2.0\",\"method\":\"n\"}\n\n",
+    ]));
+    let err = client.request("tools/call", None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol);
+    assert!(err.to_string().contains("no event id"), "{err}");
+    assert_eq!(script.seen().len(), 3, "no GET without an id");
+}
+
+#[tokio::test(start_paused = true)]
+async fn expired_session_is_reinitialized_when_configured() {
+    let script = Script::new(init_replies("old"));
+    let client = StreamableHttpClient::builder(script.service(), uri())
+        .reinitialize_on_expiry(true)
+        .build();
+    client.initialize().await.unwrap();
+    script.push(Reply::Status(404, vec![]));
+    // The new initialize is request 2; the retried tools/list keeps its id 1.
+    let init = INIT_RESULT.replace(r#""id":0"#, r#""id":2"#);
+    script.push(json_with(200, &init, &[("mcp-session-id", "new")]));
+    script.push(Reply::Status(202, vec![]));
+    script.push(json_with(
+        200,
+        r#"{"jsonrpc":"2.0","id":1,"result":{"ok":1}}"#,
+        &[],
+    ));
+    assert_eq!(client.request("tools/list", None).await.unwrap()["ok"], 1);
+    assert_eq!(client.session_id().as_deref(), Some("new"));
+    let seen = script.seen();
+    assert_eq!(seen[2].headers["mcp-session-id"], "old");
+    assert_eq!(json_body(&seen[3])["method"], "initialize");
+    assert!(seen[3].headers.get("mcp-session-id").is_none());
+    assert_eq!(seen[4].headers["mcp-session-id"], "new");
+    assert_eq!(seen[5].headers["mcp-session-id"], "new");
+    assert_eq!(json_body(&seen[5])["method"], "tools/list");
+
+    // Off (the default): the caller sees the expiry.
+    let script = Script::new(init_replies("s"));
+    let client = connected(&script).await;
+    script.push(Reply::Status(404, vec![]));
+    let err = client.request("tools/list", None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SessionExpired);
+    assert_eq!(script.seen().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_posts_notifications_cancelled() {
+    let script = Script::new(init_replies("s"));
+    let client = connected(&script).await;
+    script.push(Reply::SseThenHang(vec!["id: a\ndata:\n\n"]));
+    script.push(Reply::Status(202, vec![]));
+    let call = client.call("tools/call", None).await.unwrap();
+    let id = call.id();
+    call.cancel(Some("user gave up")).await.unwrap();
+    let seen = script.seen();
+    let cancelled = json_body(&seen[3]);
+    assert_eq!(cancelled["method"], "notifications/cancelled");
+    assert_eq!(cancelled["params"]["requestId"], id);
+    assert_eq!(cancelled["params"]["reason"], "user gave up");
+    assert!(cancelled.get("id").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_deletes_the_session_and_tolerates_405() {
+    let script = Script::new(init_replies("s"));
+    let client = connected(&script).await;
+    script.push(Reply::Status(405, vec![]));
+    client.close().await.unwrap();
+    let seen = script.seen();
+    assert_eq!(seen[2].method, http::Method::DELETE);
+    assert_eq!(seen[2].headers["mcp-session-id"], "s");
+    assert_eq!(seen[2].headers["authorization"], "Bearer t");
+    assert_eq!(client.session_id(), None);
+    client.close().await.unwrap();
+    assert_eq!(script.seen().len(), 3, "nothing to delete any more");
+
+    let script = Script::new(init_replies("s"));
+    let client = connected(&script).await;
+    script.push(Reply::Status(500, vec![]));
+    assert_eq!(
+        client.close().await.unwrap_err().status(),
+        Some(StatusCode::INTERNAL_SERVER_ERROR)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn standalone_stream_answers_requests_and_405_means_none() {
+    let script = Script::new(init_replies("s"));
+    let client = connected(&script).await;
+    script.push(Reply::Status(405, vec![]));
+    let mut stream = client.listen();
+    let err = stream.next().await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StreamNotOffered);
+    assert!(stream.next().await.is_none());
+    assert_eq!(script.seen()[2].headers["accept"], "text/event-stream");
+
+    script.push(Reply::SseThenHang(vec![
+        "id: g1\ndata: {\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\"}\n\n",
+        "id: g2\ndata: {\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"roots/list\"}\n\n",
+        "id: g3\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n",
+    ]));
+    script.push(Reply::Status(202, vec![]));
+    script.push(Reply::Status(202, vec![]));
+    let mut stream = client.listen();
+    let ping = stream.next().await.unwrap().unwrap();
+    assert_eq!(ping.method(), Some("ping"));
+    let roots = stream.next().await.unwrap().unwrap();
+    assert_eq!(roots.method(), Some("roots/list"));
+    let changed = stream.next().await.unwrap().unwrap();
+    assert!(matches!(changed, ServerMessage::Notification(_)));
+    let seen = script.seen();
+    let pong = json_body(&seen[4]);
+    assert_eq!(
+        pong,
+        serde_json::json!({"jsonrpc": "2.0", "id": 5, "result": {}})
+    );
+    let refused = json_body(&seen[5]);
+    assert_eq!(refused["id"], 6);
+    assert_eq!(refused["error"]["code"], -32601);
+    stream.close();
+    assert!(stream.next().await.is_none());
+}
+
+#[tokio::test]
+async fn client_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_sync<T: Sync>(_: &T) {}
+    let script = Script::default();
+    let client = StreamableHttpClient::builder(script.service(), uri()).build();
+    assert_send(&client);
+    assert_sync(&client);
+    assert_send(&client.initialize());
+    assert_send(&client.request("x", None));
+    assert_send(&client.close());
+    let mut stream = client.listen();
+    assert_send(&stream.next());
+}
