@@ -10,7 +10,7 @@ use futures_util::{Stream, StreamExt as _};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt as _;
 
-use super::BoxError;
+use crate::BoxError;
 
 /// The body of every request the client sends: empty (`GET`, `DELETE`) or one JSON message.
 ///

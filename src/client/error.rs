@@ -5,8 +5,7 @@ use std::fmt;
 use http::StatusCode;
 use serde_json::Value;
 
-/// A type-erased error, as returned by the HTTP service or its body.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::BoxError;
 
 /// Why a client operation failed. See [`ClientError::kind`].
 ///

@@ -15,8 +15,9 @@ use tower::{Service, ServiceExt as _};
 
 use super::backoff::{Backoff, Jitter, RetryState};
 use super::body::{byte_stream, ByteStream, ClientBody};
-use super::error::{BoxError, ClientError, ErrorKind};
+use super::error::{ClientError, ErrorKind};
 use crate::sse::{SseDecoder, SseEvent};
+use crate::BoxError;
 
 /// Default time allowed for the response headers of one connection attempt: 30 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -16,9 +16,10 @@ use tower::{Service, ServiceExt as _};
 
 use super::backoff::Backoff;
 use super::body::{byte_stream, read_to_end, ClientBody};
-use super::error::{BoxError, ClientError, ErrorKind, RpcError};
+use super::error::{ClientError, ErrorKind, RpcError};
 use super::event_source::{media_type_is, EventSource, DEFAULT_CONNECT_TIMEOUT, MCP_SESSION_ID};
 use crate::sse::DEFAULT_MAX_EVENT_SIZE;
+use crate::BoxError;
 
 /// The protocol version the client offers unless told otherwise.
 pub const LATEST_PROTOCOL_VERSION: &str = "2025-11-25";

@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, StreamBody};
 use tokio::time::Instant;
 
 use super::*;
+use crate::BoxError;
 
 pub(crate) type TestBody = BoxBody<Bytes, BoxError>;
 
