@@ -5,7 +5,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Buf;
 use futures_util::StreamExt as _;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
@@ -265,7 +264,6 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send,
     B: http_body::Body + Send + 'static,
-    B::Data: Buf,
     B::Error: Into<BoxError>,
 {
     /// The next event, reconnecting as needed; `None` once the stream is over (closed, or the

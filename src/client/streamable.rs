@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
@@ -427,7 +427,6 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send,
     B: http_body::Body + Send + 'static,
-    B::Data: Buf,
     B::Error: Into<BoxError>,
 {
     /// Runs the handshake: `initialize` (offering the configured protocol version, capturing
@@ -573,6 +572,7 @@ where
     ///
     /// Nothing is sent before the first [`ServerStream::next`]. A server without such a stream
     /// answers `405`: the first `next` then returns [`ErrorKind::StreamNotOffered`].
+    #[must_use]
     pub fn listen(&self) -> ServerStream<S> {
         let session = self.session();
         ServerStream {
@@ -696,7 +696,7 @@ where
         let status = response.status();
         let source = if media_type_is(response.headers(), "text/event-stream") {
             let body = byte_stream(response.into_body());
-            Source::Sse(self.event_source(session).attach(body))
+            Source::Sse(Box::new(self.event_source(session).attach(body)))
         } else if status == StatusCode::ACCEPTED || status == StatusCode::NO_CONTENT {
             return Err(ClientError::msg(
                 ErrorKind::Protocol,
@@ -787,7 +787,7 @@ pub struct Call<S> {
 enum Source<S> {
     /// The whole JSON body, parsed on first read.
     Json(Option<Bytes>),
-    Sse(EventSource<S>),
+    Sse(Box<EventSource<S>>),
     Finished,
 }
 
@@ -814,7 +814,6 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send,
     B: http_body::Body + Send + 'static,
-    B::Data: Buf,
     B::Error: Into<BoxError>,
 {
     /// The JSON-RPC id of the request.
@@ -988,7 +987,6 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send,
     B: http_body::Body + Send + 'static,
-    B::Data: Buf,
     B::Error: Into<BoxError>,
 {
     /// The next message from the server; `None` after [`close`](Self::close) or when the

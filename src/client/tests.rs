@@ -45,11 +45,13 @@ pub(crate) struct Seen {
     pub(crate) body: Bytes,
 }
 
+type MakeReply = fn() -> Reply;
+
 #[derive(Clone, Default)]
 pub(crate) struct Script {
     replies: Arc<Mutex<VecDeque<Reply>>>,
     /// Served when the script has run out.
-    fallback: Arc<Mutex<Option<fn() -> Reply>>>,
+    fallback: Arc<Mutex<Option<MakeReply>>>,
     pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
 }
 
@@ -80,7 +82,7 @@ impl Script {
         s
     }
 
-    pub(crate) fn then_always(self, reply: fn() -> Reply) -> Self {
+    pub(crate) fn then_always(self, reply: MakeReply) -> Self {
         *self.fallback.lock().unwrap() = Some(reply);
         self
     }

@@ -1,0 +1,311 @@
+//! The client against the real server: `McpService` in memory and over a socket.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use mcp_tower::client::{
+    Backoff, ClientBody, ErrorKind, EventSource, ServerMessage, StreamableHttpClient,
+};
+use mcp_tower::{BoxError, McpLayer, ResponseMode};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tower::{Layer, Service, ServiceExt};
+
+#[path = "../../examples/common/mod.rs"]
+mod common;
+
+fn uri() -> http::Uri {
+    "http://localhost/mcp".parse().unwrap()
+}
+
+fn text(result: &Value) -> &str {
+    result["content"][0]["text"].as_str().unwrap_or_default()
+}
+
+/// The whole life of a session: handshake, tools, a call with progress (when the reply is a
+/// stream: a plain JSON reply cannot carry it), DELETE.
+async fn session_round_trip<S, B>(client: &StreamableHttpClient<S>, streamed: bool)
+where
+    S: Service<http::Request<ClientBody>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    B: Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let info = client.initialize().await.unwrap();
+    assert_eq!(info["serverInfo"]["name"], "mcp-tower-example");
+    assert_eq!(client.protocol_version().as_deref(), Some("2025-11-25"));
+
+    let tools = client.request("tools/list", None).await.unwrap();
+    let names: Vec<_> = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["echo", "add", "countdown"]);
+
+    let echo = json!({ "name": "echo", "arguments": { "text": "héllo" } });
+    let result = client.request("tools/call", Some(echo)).await.unwrap();
+    assert_eq!(text(&result), "héllo");
+
+    let countdown = json!({
+        "name": "countdown",
+        "arguments": { "from": 3, "delay_ms": 1 },
+        "_meta": { "progressToken": 7 },
+    });
+    let mut call = client.call("tools/call", Some(countdown)).await.unwrap();
+    let mut progress = Vec::new();
+    while let Some(message) = call.next_message().await {
+        let ServerMessage::Notification(n) = message else {
+            panic!("unexpected {message:?}");
+        };
+        assert_eq!(n["method"], "notifications/progress");
+        assert_eq!(n["params"]["progressToken"], 7);
+        progress.push(n["params"]["progress"].as_f64().unwrap());
+    }
+    let want: &[f64] = if streamed { &[0.0, 1.0, 2.0, 3.0] } else { &[] };
+    assert_eq!(progress, want);
+    assert_eq!(text(&call.result().await.unwrap()), "counted down from 3");
+
+    let err = client
+        .request("tools/call", Some(json!({ "name": "nope" })))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rpc);
+    assert_eq!(err.rpc_error().unwrap().code(), -32602);
+
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn in_memory_session_in_every_response_mode() {
+    for mode in [
+        ResponseMode::Adaptive,
+        ResponseMode::Json,
+        ResponseMode::Sse,
+    ] {
+        let server = McpLayer::new()
+            .response_mode(mode)
+            .layer(tower::service_fn(common::handle));
+        let client = StreamableHttpClient::builder(server, uri()).build();
+        session_round_trip(&client, mode != ResponseMode::Json).await;
+    }
+}
+
+#[tokio::test]
+async fn stateless_server_needs_no_session() {
+    let server = McpLayer::new()
+        .stateless(true)
+        .layer(tower::service_fn(common::handle));
+    let client = StreamableHttpClient::builder(server, uri()).build();
+    client.initialize().await.unwrap();
+    assert_eq!(client.session_id(), None);
+    let echo = json!({ "name": "echo", "arguments": { "text": "x" } });
+    assert_eq!(
+        text(&client.request("tools/call", Some(echo)).await.unwrap()),
+        "x"
+    );
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn deleted_session_is_reported_or_renewed() {
+    // The server forgets the session (as after DELETE or expiry): 404 from now on.
+    let layer = McpLayer::new();
+    let sessions = layer.sessions();
+    let server = layer.layer(tower::service_fn(common::handle));
+    let client = StreamableHttpClient::builder(server, uri()).build();
+    client.initialize().await.unwrap();
+    assert!(sessions.close(&client.session_id().unwrap()));
+    let err = client.request("tools/list", None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SessionExpired);
+
+    let layer = McpLayer::new();
+    let sessions = layer.sessions();
+    let server = layer.layer(tower::service_fn(common::handle));
+    let client = StreamableHttpClient::builder(server, uri())
+        .reinitialize_on_expiry(true)
+        .build();
+    client.initialize().await.unwrap();
+    let first = client.session_id().unwrap();
+    assert!(sessions.close(&first));
+    let tools = client.request("tools/list", None).await.unwrap();
+    assert_eq!(tools["tools"].as_array().unwrap().len(), 3);
+    let second = client.session_id().unwrap();
+    assert_ne!(first, second);
+}
+
+#[tokio::test]
+async fn standalone_stream_receives_broadcasts() {
+    let layer = McpLayer::new();
+    let sessions = layer.sessions();
+    let server = layer.layer(tower::service_fn(common::handle));
+    let client = StreamableHttpClient::builder(server, uri()).build();
+    client.initialize().await.unwrap();
+    // Queued for the session until its GET stream opens.
+    let report = sessions.broadcast("notifications/tools/list_changed", None);
+    assert_eq!(report.queued, 1);
+    let mut stream = client.listen();
+    let message = stream.next().await.unwrap().unwrap();
+    assert_eq!(message.method(), Some("notifications/tools/list_changed"));
+    assert!(matches!(message, ServerMessage::Notification(_)));
+    // And live, once the stream is open.
+    let report = sessions.broadcast(
+        "notifications/message",
+        Some(json!({ "level": "info", "data": "hi" })),
+    );
+    assert_eq!(report.delivered, 1);
+    let message = stream.next().await.unwrap().unwrap();
+    assert_eq!(message.as_value()["params"]["data"], "hi");
+    stream.close();
+    assert!(stream.next().await.is_none());
+    client.close().await.unwrap();
+}
+
+/// A response body that ends (cleanly) after `frames` data frames: a connection cut mid-way.
+struct Cut<B> {
+    inner: B,
+    frames: usize,
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for Cut<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        if self.frames == 0 {
+            return Poll::Ready(None);
+        }
+        let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if matches!(&frame, Some(Ok(f)) if f.is_data()) {
+            self.frames -= 1;
+        }
+        Poll::Ready(frame)
+    }
+}
+
+#[tokio::test]
+async fn cut_stream_without_event_ids_fails_clearly_and_resume_refusal_is_visible() {
+    // Today's server writes no event ids and refuses Last-Event-ID, so a cut POST stream cannot
+    // be resumed: the client must say so instead of hanging or looping.
+    let server = McpLayer::new()
+        .response_mode(ResponseMode::Sse)
+        .layer(tower::service_fn(common::handle));
+    let cutting = tower::service_fn(move |req: http::Request<ClientBody>| {
+        let server = server.clone();
+        async move {
+            let cut = req.method() == http::Method::POST;
+            let res = server.oneshot(req).await?;
+            let frames = if cut { 2 } else { usize::MAX };
+            Ok::<_, Infallible>(res.map(|inner| Cut { inner, frames }))
+        }
+    });
+    let client = StreamableHttpClient::builder(cutting.clone(), uri()).build();
+    client.initialize().await.unwrap();
+    let countdown = json!({
+        "name": "countdown",
+        "arguments": { "from": 5, "delay_ms": 1 },
+        "_meta": { "progressToken": "t" },
+    });
+    let mut call = client.call("tools/call", Some(countdown)).await.unwrap();
+    let mut seen = 0;
+    while call.next_message().await.is_some() {
+        seen += 1;
+    }
+    assert!(seen <= 2, "{seen}");
+    let err = call.result().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol);
+    assert!(
+        err.to_string().contains("no event id to resume from"),
+        "{err}"
+    );
+
+    // A GET that asks to resume is refused by this server: the caller sees why.
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "mcp-session-id",
+        client.session_id().unwrap().parse().unwrap(),
+    );
+    headers.insert("mcp-protocol-version", "2025-11-25".parse().unwrap());
+    let mut events = EventSource::new(cutting, uri())
+        .headers(headers)
+        .backoff(Backoff::new().max_attempts(0))
+        .resume_from("0");
+    let err = events.next().await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ResumeRefused);
+    assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
+}
+
+/// Serves `McpService` with hyper on 127.0.0.1:0; the server stops with the test's runtime.
+async fn serve(layer: McpLayer) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mcp = layer.layer(tower::service_fn(common::handle));
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let svc = TowerToHyperService::new(mcp.clone());
+            tokio::spawn(async move {
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn over_a_socket_with_hyper_util() {
+    let layer = McpLayer::new();
+    let sessions = layer.sessions();
+    let addr = serve(layer).await;
+    let http = Client::builder(TokioExecutor::new()).build_http::<ClientBody>();
+    let url: http::Uri = format!("http://{addr}/mcp").parse().unwrap();
+    let client = StreamableHttpClient::builder(http, url)
+        .header(
+            http::header::AUTHORIZATION,
+            "Bearer secret".parse().unwrap(),
+        )
+        .build();
+    session_round_trip(&client, true).await;
+    assert!(sessions.is_empty(), "DELETE ended the session");
+
+    // The standalone stream over a real connection.
+    client.initialize().await.unwrap();
+    let mut stream = client.listen();
+    sessions.broadcast("notifications/resources/list_changed", None);
+    let message = stream.next().await.unwrap().unwrap();
+    assert_eq!(
+        message.method(),
+        Some("notifications/resources/list_changed")
+    );
+    stream.close();
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_transport_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let http = Client::builder(TokioExecutor::new()).build_http::<ClientBody>();
+    let client =
+        StreamableHttpClient::builder(http, format!("http://{addr}/mcp").parse().unwrap()).build();
+    let err = client.initialize().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+}
