@@ -3,7 +3,10 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame};
@@ -12,9 +15,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use mcp_tower::client::{
-    Backoff, ClientBody, ErrorKind, EventSource, ServerMessage, StreamableHttpClient,
+    Backoff, Call, ClientBody, ErrorKind, EventSource, ServerMessage, StreamableHttpClient,
 };
-use mcp_tower::{BoxError, McpLayer, ResponseMode};
+use mcp_tower::{
+    BoxError, McpBody, McpLayer, McpRequest, McpResponse, PollingPolicy, ResponseMode,
+};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tower::{Layer, Service, ServiceExt};
@@ -51,7 +56,13 @@ where
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["echo", "add", "countdown"]);
+    let expected: Vec<_> = common::tools()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, expected);
 
     let echo = json!({ "name": "echo", "arguments": { "text": "héllo" } });
     let result = client.request("tools/call", Some(echo)).await.unwrap();
@@ -139,7 +150,7 @@ async fn deleted_session_is_reported_or_renewed() {
     let first = client.session_id().unwrap();
     assert!(sessions.close(&first));
     let tools = client.request("tools/list", None).await.unwrap();
-    assert_eq!(tools["tools"].as_array().unwrap().len(), 3);
+    assert_eq!(tools["tools"], common::tools());
     let second = client.session_id().unwrap();
     assert_ne!(first, second);
 }
@@ -196,56 +207,210 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Cut<B> {
     }
 }
 
+/// Wraps a server so that the SSE answer to every POST is cut after `frames` data frames, and
+/// counts the GETs that come back to resume.
+fn cutting<S>(
+    server: S,
+    frames: usize,
+    resumes: Arc<AtomicUsize>,
+) -> impl Service<
+    http::Request<ClientBody>,
+    Response = http::Response<Cut<McpBody>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
+       + Send
+       + 'static
+where
+    S: Service<http::Request<ClientBody>, Response = http::Response<McpBody>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    tower::service_fn(move |req: http::Request<ClientBody>| {
+        let server = server.clone();
+        let resumes = resumes.clone();
+        async move {
+            let post = req.method() == http::Method::POST;
+            if req.headers().contains_key("last-event-id") {
+                resumes.fetch_add(1, Ordering::SeqCst);
+            }
+            let res = server.oneshot(req).await?;
+            let frames = if post { frames } else { usize::MAX };
+            Ok::<_, Infallible>(res.map(|inner| Cut { inner, frames }))
+        }
+    })
+}
+
+fn countdown(from: u32, delay_ms: u64) -> Value {
+    json!({
+        "name": "countdown",
+        "arguments": { "from": from, "delay_ms": delay_ms },
+        "_meta": { "progressToken": "t" },
+    })
+}
+
+/// Reads a call to the end: the progress values in order, and the result's text.
+async fn progress_and_result<S, B>(mut call: Call<S>) -> (Vec<f64>, String)
+where
+    S: Service<http::Request<ClientBody>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    B: Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let mut progress = Vec::new();
+    while let Some(message) = call.next_message().await {
+        assert_eq!(
+            message.method(),
+            Some("notifications/progress"),
+            "{message:?}"
+        );
+        progress.push(message.as_value()["params"]["progress"].as_f64().unwrap());
+    }
+    let result = call.result().await.unwrap();
+    (progress, text(&result).to_owned())
+}
+
+fn fast_backoff() -> Backoff {
+    Backoff::new()
+        .initial_delay(Duration::from_millis(20))
+        .max_attempts(5)
+}
+
 #[tokio::test]
-async fn cut_stream_without_event_ids_fails_clearly_and_resume_refusal_is_visible() {
-    // Today's server writes no event ids and refuses Last-Event-ID, so a cut POST stream cannot
-    // be resumed: the client must say so instead of hanging or looping.
+async fn cut_post_stream_resumes_and_delivers_every_event_exactly_once() {
+    let server = McpLayer::new()
+        .response_mode(ResponseMode::Sse)
+        .retry_interval(Duration::from_millis(30))
+        .layer(tower::service_fn(common::handle));
+    let resumes = Arc::new(AtomicUsize::new(0));
+    // Priming event, then two progress events, then the connection is gone.
+    let service = cutting(server, 3, resumes.clone());
+    let client = StreamableHttpClient::builder(service, uri())
+        .backoff(fast_backoff())
+        .build();
+    client.initialize().await.unwrap();
+    let call = client
+        .call("tools/call", Some(countdown(5, 20)))
+        .await
+        .unwrap();
+    let (progress, result) = progress_and_result(call).await;
+    assert_eq!(progress, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+    assert_eq!(result, "counted down from 5");
+    assert_eq!(resumes.load(Ordering::SeqCst), 1);
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn cut_stream_without_event_ids_fails_clearly() {
+    // Before 2025-11-25 the server writes no priming event: a stream cut before its first id
+    // cannot be resumed, and the client must say so instead of hanging or looping.
     let server = McpLayer::new()
         .response_mode(ResponseMode::Sse)
         .layer(tower::service_fn(common::handle));
-    let cutting = tower::service_fn(move |req: http::Request<ClientBody>| {
-        let server = server.clone();
-        async move {
-            let cut = req.method() == http::Method::POST;
-            let res = server.oneshot(req).await?;
-            let frames = if cut { 2 } else { usize::MAX };
-            Ok::<_, Infallible>(res.map(|inner| Cut { inner, frames }))
-        }
-    });
-    let client = StreamableHttpClient::builder(cutting.clone(), uri()).build();
-    client.initialize().await.unwrap();
-    let countdown = json!({
-        "name": "countdown",
-        "arguments": { "from": 5, "delay_ms": 1 },
-        "_meta": { "progressToken": "t" },
-    });
-    let mut call = client.call("tools/call", Some(countdown)).await.unwrap();
-    let mut seen = 0;
-    while call.next_message().await.is_some() {
-        seen += 1;
-    }
-    assert!(seen <= 2, "{seen}");
-    let err = call.result().await.unwrap_err();
+    let resumes = Arc::new(AtomicUsize::new(0));
+    let service = cutting(server, 0, resumes.clone());
+    let client = StreamableHttpClient::builder(service.clone(), uri())
+        .protocol_version("2025-03-26")
+        .build();
+    let err = client.initialize().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Protocol);
     assert!(
         err.to_string().contains("no event id to resume from"),
         "{err}"
     );
+    assert_eq!(resumes.load(Ordering::SeqCst), 0);
+}
 
-    // A GET that asks to resume is refused by this server: the caller sees why.
+#[tokio::test]
+async fn unknown_last_event_id_is_a_refusal_the_caller_sees() {
+    let server = McpLayer::new().layer(tower::service_fn(common::handle));
+    let client = StreamableHttpClient::builder(server.clone(), uri()).build();
+    client.initialize().await.unwrap();
     let mut headers = http::HeaderMap::new();
     headers.insert(
         "mcp-session-id",
         client.session_id().unwrap().parse().unwrap(),
     );
     headers.insert("mcp-protocol-version", "2025-11-25".parse().unwrap());
-    let mut events = EventSource::new(cutting, uri())
+    let mut events = EventSource::new(server, uri())
         .headers(headers)
-        .backoff(Backoff::new().max_attempts(0))
-        .resume_from("0");
+        .resume_from("no-such-event");
     let err = events.next().await.unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ResumeRefused);
-    assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
+    assert!(err.status().unwrap().is_client_error(), "{err}");
+    assert!(events.next().await.is_none(), "not retried");
+}
+
+/// The example handler, plus a tool `ask` that asks the client's model through sampling.
+async fn with_sampling(req: McpRequest) -> Result<McpResponse, Infallible> {
+    let is_ask = req.method() == "tools/call" && req.params().is_some_and(|p| p["name"] == "ask");
+    if !is_ask {
+        return common::handle(req).await;
+    }
+    let question = req.params().map(|p| p["arguments"]["question"].clone());
+    let params = json!({
+        "messages": [{ "role": "user", "content": { "type": "text", "text": question } }],
+        "maxTokens": 50,
+    });
+    let reply = match req
+        .context()
+        .request("sampling/createMessage", Some(params))
+        .await
+    {
+        Ok(answer) => json!({ "content": [{ "type": "text", "text": answer["content"]["text"] }] }),
+        Err(e) => {
+            json!({ "content": [{ "type": "text", "text": e.to_string() }], "isError": true })
+        }
+    };
+    Ok(McpResponse::result(reply))
+}
+
+#[tokio::test]
+async fn server_requests_are_answered_through_the_client() {
+    let server = McpLayer::new().layer(tower::service_fn(with_sampling));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let client = StreamableHttpClient::builder(server, uri())
+        .capabilities(json!({ "sampling": {} }))
+        .request_handler(move |req| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                assert_eq!(req.method(), "sampling/createMessage");
+                let question = req.params().unwrap()["messages"][0]["content"]["text"].clone();
+                Ok(json!({
+                    "role": "assistant",
+                    "content": { "type": "text", "text": format!("you asked {question}") },
+                    "model": "test-model",
+                }))
+            }
+        })
+        .build();
+    client.initialize().await.unwrap();
+    let params = json!({ "name": "ask", "arguments": { "question": "why?" } });
+    let mut call = client.call("tools/call", Some(params)).await.unwrap();
+    let Some(message) = call.next_message().await else {
+        panic!("no request before the response: {:?}", call.result().await);
+    };
+    assert!(matches!(message, ServerMessage::Request(_)), "{message:?}");
+    assert_eq!(message.method(), Some("sampling/createMessage"));
+    assert!(call.next_message().await.is_none());
+    let result = call.result().await.unwrap();
+    assert_eq!(text(&result), r#"you asked "why?""#);
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+
+    // Refusals travel back too: without the handler the client answers -32601.
+    let server = McpLayer::new().layer(tower::service_fn(with_sampling));
+    let client = StreamableHttpClient::builder(server, uri())
+        .capabilities(json!({ "sampling": {} }))
+        .build();
+    client.initialize().await.unwrap();
+    let params = json!({ "name": "ask", "arguments": { "question": "why?" } });
+    let result = client.request("tools/call", Some(params)).await.unwrap();
+    assert_eq!(result["isError"], true);
+    assert!(text(&result).contains("-32601"), "{result}");
 }
 
 /// Serves `McpService` with hyper on 127.0.0.1:0; the server stops with the test's runtime.
@@ -308,4 +473,27 @@ async fn connection_refused_is_a_transport_error() {
         StreamableHttpClient::builder(http, format!("http://{addr}/mcp").parse().unwrap()).build();
     let err = client.initialize().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transport);
+}
+
+#[tokio::test]
+async fn polling_server_over_a_socket_loses_nothing() {
+    // The server closes every connection shortly after it opens (SEP-1699 polling); the client
+    // waits the `retry:` hint each time and resumes with Last-Event-ID.
+    let layer = McpLayer::new()
+        .polling(PollingPolicy::After(Duration::from_millis(40)))
+        .retry_interval(Duration::from_millis(25));
+    let addr = serve(layer).await;
+    let http = Client::builder(TokioExecutor::new()).build_http::<ClientBody>();
+    let client = StreamableHttpClient::builder(http, format!("http://{addr}/mcp").parse().unwrap())
+        .backoff(fast_backoff())
+        .build();
+    client.initialize().await.unwrap();
+    let call = client
+        .call("tools/call", Some(countdown(6, 25)))
+        .await
+        .unwrap();
+    let (progress, result) = progress_and_result(call).await;
+    assert_eq!(progress, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    assert_eq!(result, "counted down from 6");
+    client.close().await.unwrap();
 }
