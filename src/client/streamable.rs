@@ -136,6 +136,7 @@ struct Config {
     idle_timeout: Option<Duration>,
     max_event_size: usize,
     reinitialize: bool,
+    request_timeout: Option<Duration>,
     handler: Option<Arc<Handler>>,
     listener: Option<Arc<Listener>>,
 }
@@ -198,6 +199,15 @@ impl<S> StreamableHttpClientBuilder<S> {
     /// [`ErrorKind::SessionExpired`]).
     pub fn reinitialize_on_expiry(mut self, on: bool) -> Self {
         self.config.reinitialize = on;
+        self
+    }
+
+    /// Bounds each [`request`](StreamableHttpClient::request), from sending it to its response
+    /// (default: none). When the time is up the client POSTs `notifications/cancelled` for it
+    /// (best effort) and returns [`ErrorKind::Timeout`]. [`call`](StreamableHttpClient::call)
+    /// is not bounded: wrap its reading in `tokio::time::timeout` and use [`Call::cancel`].
+    pub fn request_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.request_timeout = timeout;
         self
     }
 
@@ -283,6 +293,7 @@ impl fmt::Debug for Config {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_event_size", &self.max_event_size)
             .field("reinitialize", &self.reinitialize)
+            .field("request_timeout", &self.request_timeout)
             .field("handler", &self.handler.as_ref().map(|_| "<fn>"))
             .field("listener", &self.listener.as_ref().map(|_| "<fn>"))
             .finish()
@@ -357,6 +368,7 @@ impl<S> StreamableHttpClient<S> {
                 idle_timeout: None,
                 max_event_size: DEFAULT_MAX_EVENT_SIZE,
                 reinitialize: false,
+                request_timeout: None,
                 handler: None,
                 listener: None,
             },
@@ -474,18 +486,21 @@ where
         };
         let pending = Session {
             id: session_id,
-            ..fresh
+            ..fresh.clone()
         };
-        let result = self
-            .call_with(id, response, &pending, None)
-            .await?
-            .result()
-            .await?;
+        // Requests the server makes before its answer are answered within the new session.
+        self.set_session(pending.clone());
+        let result = match self.call_with(id, response, &pending, None).await {
+            Ok(call) => call.result().await,
+            Err(e) => Err(e),
+        };
+        let result = result.inspect_err(|_| self.set_session(fresh.clone()))?;
         let version = result
             .get("protocolVersion")
             .and_then(Value::as_str)
             .unwrap_or_default();
         if !SUPPORTED_PROTOCOL_VERSIONS.contains(&version) {
+            self.set_session(fresh);
             return Err(ClientError::msg(
                 ErrorKind::UnsupportedVersion,
                 format!("server chose {version:?}"),
@@ -515,7 +530,21 @@ where
     /// [`ErrorKind::Rpc`] when the server answers with a JSON-RPC error; transport, status and
     /// protocol errors otherwise.
     pub async fn request(&self, method: &str, params: Option<Value>) -> Result<Value, ClientError> {
-        self.call(method, params).await?.result().await
+        let id = self.next_id();
+        let work = async { self.call_id(id, method, params).await?.result().await };
+        let Some(limit) = self.inner.config.request_timeout else {
+            return work.await;
+        };
+        match tokio::time::timeout(limit, work).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                let reason = format!("no response within {limit:?}");
+                let params = json!({ "requestId": id, "reason": reason });
+                // Best effort: the caller learns about the timeout either way.
+                let _ = self.notify("notifications/cancelled", Some(params)).await;
+                Err(ClientError::msg(ErrorKind::Timeout, reason))
+            }
+        }
     }
 
     /// Sends a request and returns a [`Call`] that yields what the server sends before the
@@ -527,7 +556,15 @@ where
     /// (an HTTP error status; [`ErrorKind::SessionExpired`] for a `404` in a session unless
     /// [re-initialization](StreamableHttpClientBuilder::reinitialize_on_expiry) is on).
     pub async fn call(&self, method: &str, params: Option<Value>) -> Result<Call<S>, ClientError> {
-        let id = self.next_id();
+        self.call_id(self.next_id(), method, params).await
+    }
+
+    async fn call_id(
+        &self,
+        id: i64,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Call<S>, ClientError> {
         let mut message = json!({ "jsonrpc": "2.0", "id": id, "method": method });
         if let Some(params) = params {
             message["params"] = params;

@@ -864,3 +864,58 @@ async fn client_futures_are_send() {
     let mut stream = client.listen();
     assert_send(&stream.next());
 }
+
+#[tokio::test(start_paused = true)]
+async fn request_timeout_cancels_and_reports() {
+    let script = Script::new(init_replies("s"));
+    let client = StreamableHttpClient::builder(script.service(), uri())
+        .request_timeout(Some(Duration::from_secs(10)))
+        .build();
+    client.initialize().await.unwrap();
+    script.push(Reply::SseThenHang(vec!["id: a\ndata:\n\n"]));
+    script.push(Reply::Status(202, vec![]));
+    let start = Instant::now();
+    let err = client.request("tools/call", None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    let seen = script.seen();
+    let cancelled = json_body(&seen[3]);
+    assert_eq!(cancelled["method"], "notifications/cancelled");
+    assert_eq!(cancelled["params"]["requestId"], json_body(&seen[2])["id"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_request_during_initialize_is_answered_in_the_new_session() {
+    let body = body_of(
+        vec![
+            "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"p\",\"method\":\"ping\"}\n\n",
+            "id: 2\ndata: {\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"serverInfo\":{\"name\":\"s\",\"version\":\"1\"}}}\n\n",
+        ],
+        false,
+    );
+    let mut init = sse_response(body);
+    init.headers_mut()
+        .insert("mcp-session-id", "sse-session".parse().unwrap());
+    let script = Script::new([
+        Reply::Custom(init),
+        Reply::Status(202, vec![]),
+        Reply::Status(202, vec![]),
+    ]);
+    let client = StreamableHttpClient::builder(script.service(), uri()).build();
+    client.initialize().await.unwrap();
+    let seen = script.seen();
+    let pong = json_body(&seen[1]);
+    assert_eq!(pong["id"], "p");
+    assert_eq!(pong["result"], serde_json::json!({}));
+    assert_eq!(seen[1].headers["mcp-session-id"], "sse-session");
+    assert_eq!(json_body(&seen[2])["method"], "notifications/initialized");
+
+    // A failed handshake leaves no half session behind.
+    let script = Script::new([json_with(200, "{}", &[("mcp-session-id", "x")])]);
+    let client = StreamableHttpClient::builder(script.service(), uri()).build();
+    assert_eq!(
+        client.initialize().await.unwrap_err().kind(),
+        ErrorKind::Protocol
+    );
+    assert_eq!(client.session_id(), None);
+}
