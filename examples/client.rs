@@ -60,7 +60,7 @@ async fn run(url: &str) -> Result<(), Error> {
         "connected to {} {} (protocol {}, session {})",
         info["serverInfo"]["name"].as_str().unwrap_or("?"),
         info["serverInfo"]["version"].as_str().unwrap_or("?"),
-        client.protocol_version().unwrap_or_default(),
+        client.protocol_version().map_or("?", |v| v.as_str()),
         client.session_id().as_deref().unwrap_or("none"),
     );
 

@@ -15,14 +15,12 @@ use tower::{Service, ServiceExt as _};
 use super::backoff::{Backoff, Jitter, RetryState};
 use super::body::{byte_stream, ByteStream, ClientBody};
 use super::error::{ClientError, ErrorKind};
+use crate::protocol::{LAST_EVENT_ID, MCP_SESSION_ID};
 use crate::sse::{SseDecoder, SseEvent};
 use crate::BoxError;
 
 /// Default time allowed for the response headers of one connection attempt: 30 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-pub(crate) const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
-pub(crate) const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 
 /// A server-sent event stream that reconnects by itself, over any tower HTTP service.
 ///
@@ -36,8 +34,10 @@ pub(crate) const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-sessi
 ///   `408`/`429`/`500`/`502`/`503`/`504`, and a clean close are all retried after a delay from
 ///   the [`Backoff`] policy, never below the server's `retry:` field or `Retry-After` header;
 /// - `405` means the server offers no stream: [`ErrorKind::StreamNotOffered`], not retried;
-/// - another `4xx` ends the stream with an error ([`ErrorKind::ResumeRefused`] when resuming
-///   from an event id, so events may have been lost);
+/// - another `4xx` ends the stream with an error: [`ErrorKind::ResumeRefused`] when resuming
+///   from an event id (events may have been lost), [`ErrorKind::SessionExpired`] for a `404`
+///   to a request carrying `Mcp-Session-Id`, [`ErrorKind::Status`] otherwise (`401` and `403`
+///   included: credentials are the caller's business);
 /// - `204 No Content` ends the stream without an error (the WHATWG way to say "stop");
 /// - when the policy gives up: [`ErrorKind::RetriesExhausted`], with the last failure as the
 ///   error's source.
@@ -492,6 +492,10 @@ where
         }
         StatusCode::NOT_FOUND if with_session => {
             Attempt::Fatal(ClientError::new(ErrorKind::SessionExpired).with_status(status))
+        }
+        // Authentication problems are not about the stream: the caller must fix credentials.
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            Attempt::Fatal(ClientError::new(ErrorKind::Status).with_status(status))
         }
         s if s.is_client_error() && resuming => {
             Attempt::Fatal(ClientError::new(ErrorKind::ResumeRefused).with_status(status))

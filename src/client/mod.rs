@@ -131,7 +131,7 @@ pub use error::{ClientError, ErrorKind, RpcError};
 pub use event_source::{CloseHandle, EventSource, DEFAULT_CONNECT_TIMEOUT};
 pub use streamable::{
     Call, ServerMessage, ServerRequest, ServerStream, StreamableHttpClient,
-    StreamableHttpClientBuilder, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS,
+    StreamableHttpClientBuilder,
 };
 
 #[cfg(test)]

@@ -17,18 +17,11 @@ use tower::{Service, ServiceExt as _};
 use super::backoff::Backoff;
 use super::body::{byte_stream, read_to_end, ClientBody};
 use super::error::{ClientError, ErrorKind, RpcError};
-use super::event_source::{media_type_is, EventSource, DEFAULT_CONNECT_TIMEOUT, MCP_SESSION_ID};
+use super::event_source::{media_type_is, EventSource, DEFAULT_CONNECT_TIMEOUT};
+use crate::protocol::{ProtocolVersion, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 use crate::sse::DEFAULT_MAX_EVENT_SIZE;
 use crate::BoxError;
 
-/// The protocol version the client offers unless told otherwise.
-pub const LATEST_PROTOCOL_VERSION: &str = "2025-11-25";
-
-/// The protocol versions the client accepts from a server, newest first.
-pub const SUPPORTED_PROTOCOL_VERSIONS: &[&str] =
-    &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
-
-const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 const ACCEPT_POST: &str = "application/json, text/event-stream";
 /// Largest HTTP error body read to find a JSON-RPC error in it.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -128,7 +121,7 @@ pub struct StreamableHttpClientBuilder<S> {
 #[derive(Clone)]
 struct Config {
     headers: HeaderMap,
-    protocol_version: String,
+    protocol_version: ProtocolVersion,
     client_info: Value,
     capabilities: Value,
     backoff: Backoff,
@@ -149,9 +142,10 @@ impl<S> StreamableHttpClientBuilder<S> {
         self
     }
 
-    /// The protocol version offered in `initialize` (default [`LATEST_PROTOCOL_VERSION`]).
-    pub fn protocol_version(mut self, version: impl Into<String>) -> Self {
-        self.config.protocol_version = version.into();
+    /// The protocol version offered in `initialize` (default [`ProtocolVersion::LATEST`]).
+    /// The server may answer with another one; every [`ProtocolVersion`] is accepted.
+    pub fn protocol_version(mut self, version: ProtocolVersion) -> Self {
+        self.config.protocol_version = version;
         self
     }
 
@@ -322,7 +316,7 @@ struct Inner<S> {
 #[derive(Debug, Clone, Default)]
 struct Session {
     id: Option<HeaderValue>,
-    version: Option<String>,
+    version: Option<ProtocolVersion>,
     init_result: Option<Value>,
     /// Bumped by every successful `initialize`, so concurrent `404`s re-initialize once.
     generation: u64,
@@ -357,7 +351,7 @@ impl<S> StreamableHttpClient<S> {
             uri,
             config: Config {
                 headers: HeaderMap::new(),
-                protocol_version: LATEST_PROTOCOL_VERSION.to_owned(),
+                protocol_version: ProtocolVersion::LATEST,
                 client_info: json!({
                     "name": env!("CARGO_PKG_NAME"),
                     "version": env!("CARGO_PKG_VERSION"),
@@ -385,7 +379,7 @@ impl<S> StreamableHttpClient<S> {
 
     /// The negotiated protocol version, once initialized.
     #[must_use]
-    pub fn protocol_version(&self) -> Option<String> {
+    pub fn protocol_version(&self) -> Option<ProtocolVersion> {
         self.session().version
     }
 
@@ -422,12 +416,11 @@ impl<S> StreamableHttpClient<S> {
         if let Some(id) = &session.id {
             headers.insert(MCP_SESSION_ID, id.clone());
         }
-        if let Some(version) = session
-            .version
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-        {
-            headers.insert(MCP_PROTOCOL_VERSION, version);
+        if let Some(version) = session.version {
+            headers.insert(
+                MCP_PROTOCOL_VERSION,
+                HeaderValue::from_static(version.as_str()),
+            );
         }
         headers
     }
@@ -447,8 +440,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::UnsupportedVersion`] when the server picks a version not in
-    /// [`SUPPORTED_PROTOCOL_VERSIONS`]; otherwise as for [`request`](Self::request).
+    /// [`ErrorKind::UnsupportedVersion`] when the server picks a version that is not a
+    /// [`ProtocolVersion`]; otherwise as for [`request`](Self::request).
     pub async fn initialize(&self) -> Result<Value, ClientError> {
         let _guard = self.inner.init_lock.lock().await;
         self.handshake().await
@@ -462,7 +455,7 @@ where
             "id": id,
             "method": "initialize",
             "params": {
-                "protocolVersion": config.protocol_version,
+                "protocolVersion": config.protocol_version.as_str(),
                 "capabilities": config.capabilities,
                 "clientInfo": config.client_info,
             },
@@ -495,19 +488,19 @@ where
             Err(e) => Err(e),
         };
         let result = result.inspect_err(|_| self.set_session(fresh.clone()))?;
-        let version = result
+        let chosen = result
             .get("protocolVersion")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if !SUPPORTED_PROTOCOL_VERSIONS.contains(&version) {
+        let Ok(version) = chosen.parse::<ProtocolVersion>() else {
             self.set_session(fresh);
             return Err(ClientError::msg(
                 ErrorKind::UnsupportedVersion,
-                format!("server chose {version:?}"),
+                format!("server chose {chosen:?}"),
             ));
-        }
+        };
         let session = Session {
-            version: Some(version.to_owned()),
+            version: Some(version),
             init_result: Some(result.clone()),
             generation: pending.generation.wrapping_add(1),
             ..pending

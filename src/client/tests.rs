@@ -417,6 +417,13 @@ async fn refused_resumption_is_an_error_the_caller_sees() {
     assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
     assert_eq!(script.seen()[1].headers["last-event-id"], "7");
     assert!(events.next().await.is_none());
+
+    // Credentials, not the resumption, are the problem here.
+    let script = Script::new([Reply::Status(401, vec![])]);
+    let mut events = EventSource::new(script.service(), uri()).resume_from("7");
+    let err = events.next().await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Status);
+    assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
 }
 
 #[tokio::test(start_paused = true)]
@@ -566,7 +573,10 @@ async fn handshake_negotiates_the_version_and_captures_the_session() {
     let result = client.initialize().await.unwrap();
     assert_eq!(result["serverInfo"]["name"], "fake");
     assert_eq!(client.session_id().as_deref(), Some("s-1"));
-    assert_eq!(client.protocol_version().as_deref(), Some("2025-06-18"));
+    assert_eq!(
+        client.protocol_version(),
+        Some(crate::ProtocolVersion::V2025_06_18)
+    );
     let seen = script.seen();
     assert_eq!(seen.len(), 2);
     let init = &seen[0];

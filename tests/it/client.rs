@@ -18,7 +18,8 @@ use mcp_tower::client::{
     Backoff, Call, ClientBody, ErrorKind, EventSource, ServerMessage, StreamableHttpClient,
 };
 use mcp_tower::{
-    BoxError, McpBody, McpLayer, McpRequest, McpResponse, PollingPolicy, ResponseMode,
+    BoxError, McpBody, McpLayer, McpRequest, McpResponse, PollingPolicy, ProtocolVersion,
+    ResponseMode,
 };
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -47,7 +48,7 @@ where
 {
     let info = client.initialize().await.unwrap();
     assert_eq!(info["serverInfo"]["name"], "mcp-tower-example");
-    assert_eq!(client.protocol_version().as_deref(), Some("2025-11-25"));
+    assert_eq!(client.protocol_version(), Some(ProtocolVersion::LATEST));
 
     let tools = client.request("tools/list", None).await.unwrap();
     let names: Vec<_> = tools["tools"]
@@ -313,7 +314,7 @@ async fn cut_stream_without_event_ids_fails_clearly() {
     let resumes = Arc::new(AtomicUsize::new(0));
     let service = cutting(server, 0, resumes.clone());
     let client = StreamableHttpClient::builder(service.clone(), uri())
-        .protocol_version("2025-03-26")
+        .protocol_version(ProtocolVersion::V2025_03_26)
         .build();
     let err = client.initialize().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Protocol);
