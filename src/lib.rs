@@ -74,3 +74,7 @@ pub use session::{
     BroadcastReport, ClientRequestError, CloseReason, Delivery, Session, SessionId, Sessions,
     ShutdownReport,
 };
+
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;

@@ -1,0 +1,1065 @@
+//! `StreamableHttpClient`: an MCP client over the Streamable HTTP transport.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use serde_json::{json, Value};
+use tower::{Service, ServiceExt as _};
+
+use super::backoff::Backoff;
+use super::body::{byte_stream, read_to_end, ClientBody};
+use super::error::{ClientError, ErrorKind, RpcError};
+use super::event_source::{media_type_is, EventSource, DEFAULT_CONNECT_TIMEOUT};
+use crate::protocol::{ProtocolVersion, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
+use crate::sse::DEFAULT_MAX_EVENT_SIZE;
+use crate::BoxError;
+
+const ACCEPT_POST: &str = "application/json, text/event-stream";
+/// Largest HTTP error body read to find a JSON-RPC error in it.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+type Handler = dyn Fn(ServerRequest) -> BoxFuture<'static, Result<Value, RpcError>> + Send + Sync;
+type Listener = dyn Fn(ServerMessage) + Send + Sync;
+
+/// A request the server sent to the client (`sampling/createMessage`, `roots/list`,
+/// `elicitation/create`, `ping`, ...), as given to the
+/// [request handler](StreamableHttpClientBuilder::request_handler).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerRequest {
+    id: Value,
+    method: String,
+    params: Option<Value>,
+}
+
+impl ServerRequest {
+    /// The server's request id (its own id space, string or integer).
+    #[must_use]
+    pub fn id(&self) -> &Value {
+        &self.id
+    }
+
+    /// The method, for example `sampling/createMessage`.
+    #[must_use]
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The params, if any.
+    #[must_use]
+    pub fn params(&self) -> Option<&Value> {
+        self.params.as_ref()
+    }
+
+    fn from_message(msg: &Value) -> Option<Self> {
+        Some(Self {
+            id: msg
+                .get("id")
+                .filter(|id| id.is_string() || id.is_i64() || id.is_u64())?
+                .clone(),
+            method: msg.get("method")?.as_str()?.to_owned(),
+            params: msg.get("params").cloned(),
+        })
+    }
+}
+
+/// A message from the server other than the response being waited for.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ServerMessage {
+    /// A notification, such as `notifications/progress` or `notifications/message`.
+    Notification(Value),
+    /// A request from the server. It has already been answered through the
+    /// [request handler](StreamableHttpClientBuilder::request_handler) and the answer POSTed
+    /// back; this is for information.
+    Request(Value),
+    /// Anything else that arrived on the stream: a response to another request, or a JSON
+    /// value that is not a JSON-RPC message.
+    Other(Value),
+}
+
+impl ServerMessage {
+    /// The message's `method`, if it has one.
+    #[must_use]
+    pub fn method(&self) -> Option<&str> {
+        self.as_value().get("method").and_then(Value::as_str)
+    }
+
+    /// The whole JSON message.
+    #[must_use]
+    pub fn as_value(&self) -> &Value {
+        match self {
+            Self::Notification(v) | Self::Request(v) | Self::Other(v) => v,
+        }
+    }
+
+    fn classify(msg: Value) -> Self {
+        let has_method = msg.get("method").is_some_and(Value::is_string);
+        match (has_method, msg.get("id").is_some()) {
+            (true, true) => Self::Request(msg),
+            (true, false) => Self::Notification(msg),
+            _ => Self::Other(msg),
+        }
+    }
+}
+
+/// Builds a [`StreamableHttpClient`]. See the [module docs](crate::client) for an example.
+#[must_use]
+pub struct StreamableHttpClientBuilder<S> {
+    service: S,
+    uri: Uri,
+    config: Config,
+}
+
+#[derive(Clone)]
+struct Config {
+    headers: HeaderMap,
+    protocol_version: ProtocolVersion,
+    client_info: Value,
+    capabilities: Value,
+    backoff: Backoff,
+    connect_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    max_event_size: usize,
+    reinitialize: bool,
+    request_timeout: Option<Duration>,
+    handler: Option<Arc<Handler>>,
+    listener: Option<Arc<Listener>>,
+}
+
+impl<S> StreamableHttpClientBuilder<S> {
+    /// Adds a header sent on every request (POST, GET and DELETE, reconnections included),
+    /// such as `Authorization: Bearer …`.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.config.headers.append(name, value);
+        self
+    }
+
+    /// The protocol version offered in `initialize` (default [`ProtocolVersion::LATEST`]).
+    /// The server may answer with another one; every [`ProtocolVersion`] is accepted.
+    pub fn protocol_version(mut self, version: ProtocolVersion) -> Self {
+        self.config.protocol_version = version;
+        self
+    }
+
+    /// The `clientInfo` sent in `initialize` (default: this crate's name and version).
+    pub fn client_info(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.config.client_info = json!({ "name": name.into(), "version": version.into() });
+        self
+    }
+
+    /// The `capabilities` sent in `initialize` (default `{}`). Declare `sampling`, `roots` or
+    /// `elicitation` here when the [request handler](Self::request_handler) serves them.
+    pub fn capabilities(mut self, capabilities: Value) -> Self {
+        self.config.capabilities = capabilities;
+        self
+    }
+
+    /// The reconnection policy for resuming broken streams (default [`Backoff::new`]).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.config.backoff = backoff;
+        self
+    }
+
+    /// Limits the wait for response headers when (re)opening a `GET` stream (default 30 s).
+    /// POSTs have no such limit: a server may take its time before it answers a tool call.
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// The watchdog for SSE streams: no byte for `timeout` and the connection is resumed
+    /// (default off). See [`EventSource::idle_timeout`].
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// The largest event or JSON response accepted (default 16 MiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_event_size = bytes;
+        self
+    }
+
+    /// When the server answers `404` to a request in a session (the session expired), start
+    /// a new session and send the request again, once (default off: the request fails with
+    /// [`ErrorKind::SessionExpired`]).
+    pub fn reinitialize_on_expiry(mut self, on: bool) -> Self {
+        self.config.reinitialize = on;
+        self
+    }
+
+    /// Bounds each [`request`](StreamableHttpClient::request), from sending it to its response
+    /// (default: none). When the time is up the client POSTs `notifications/cancelled` for it
+    /// (best effort) and returns [`ErrorKind::Timeout`]. [`call`](StreamableHttpClient::call)
+    /// is not bounded: wrap its reading in `tokio::time::timeout` and use [`Call::cancel`].
+    pub fn request_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.request_timeout = timeout;
+        self
+    }
+
+    /// Answers requests from the server. The handler's result (or error) is POSTed back as the
+    /// JSON-RPC response. Without a handler, `ping` is answered with `{}` and everything else
+    /// with `-32601` (method not found).
+    ///
+    /// ```
+    /// # use mcp_tower::client::{StreamableHttpClient, RpcError, ClientBody};
+    /// # let service = tower::service_fn(|_: http::Request<ClientBody>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// # });
+    /// let client = StreamableHttpClient::builder(service, "http://localhost:3000/mcp".parse().unwrap())
+    ///     .capabilities(serde_json::json!({ "sampling": {} }))
+    ///     .request_handler(|request| async move {
+    ///         match request.method() {
+    ///             "sampling/createMessage" => Ok(serde_json::json!({
+    ///                 "role": "assistant",
+    ///                 "content": { "type": "text", "text": "hi" },
+    ///                 "model": "none",
+    ///             })),
+    ///             "ping" => Ok(serde_json::json!({})),
+    ///             _ => Err(RpcError::new(-32601, "method not found")),
+    ///         }
+    ///     })
+    ///     .build();
+    /// # drop(client);
+    /// ```
+    pub fn request_handler<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(ServerRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, RpcError>> + Send + 'static,
+    {
+        self.config.handler = Some(Arc::new(move |req| Box::pin(handler(req))));
+        self
+    }
+
+    /// Receives the server messages nobody read: those of a call whose
+    /// [`result`](Call::result) was awaited without reading [`Call::next_message`] first.
+    pub fn message_listener<F>(mut self, listener: F) -> Self
+    where
+        F: Fn(ServerMessage) + Send + Sync + 'static,
+    {
+        self.config.listener = Some(Arc::new(listener));
+        self
+    }
+
+    /// Builds the client without contacting the server; call
+    /// [`initialize`](StreamableHttpClient::initialize) next.
+    pub fn build(self) -> StreamableHttpClient<S> {
+        StreamableHttpClient {
+            inner: Arc::new(Inner {
+                service: Mutex::new(self.service),
+                uri: self.uri,
+                config: self.config,
+                next_id: AtomicI64::new(0),
+                session: Mutex::new(Session::default()),
+                init_lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+}
+
+impl<S> fmt::Debug for StreamableHttpClientBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamableHttpClientBuilder")
+            .field("service", &std::any::type_name::<S>())
+            .field("uri", &self.uri)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("protocol_version", &self.protocol_version)
+            .field("client_info", &self.client_info)
+            .field("capabilities", &self.capabilities)
+            .field("backoff", &self.backoff)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_event_size", &self.max_event_size)
+            .field("reinitialize", &self.reinitialize)
+            .field("request_timeout", &self.request_timeout)
+            .field("handler", &self.handler.as_ref().map(|_| "<fn>"))
+            .field("listener", &self.listener.as_ref().map(|_| "<fn>"))
+            .finish()
+    }
+}
+
+/// An MCP client over Streamable HTTP, on top of any tower HTTP service. Cheap to clone; the
+/// clones share the session.
+///
+/// See the [module docs](crate::client) for an example and the list of what it does.
+pub struct StreamableHttpClient<S> {
+    inner: Arc<Inner<S>>,
+}
+
+struct Inner<S> {
+    /// Cloned for each request (tower's `oneshot` drives the clone ready, then calls it).
+    service: Mutex<S>,
+    uri: Uri,
+    config: Config,
+    next_id: AtomicI64,
+    session: Mutex<Session>,
+    /// Serializes (re-)initialization; a tokio mutex, held across the handshake.
+    init_lock: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Session {
+    id: Option<HeaderValue>,
+    version: Option<ProtocolVersion>,
+    init_result: Option<Value>,
+    /// Bumped by every successful `initialize`, so concurrent `404`s re-initialize once.
+    generation: u64,
+}
+
+impl<S> Clone for StreamableHttpClient<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<S> fmt::Debug for StreamableHttpClient<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let session = self.session();
+        f.debug_struct("StreamableHttpClient")
+            .field("service", &std::any::type_name::<S>())
+            .field("uri", &self.inner.uri)
+            .field("session_id", &session.id)
+            .field("protocol_version", &session.version)
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl<S> StreamableHttpClient<S> {
+    /// Starts building a client that sends its requests to `uri` through `service`.
+    pub fn builder(service: S, uri: Uri) -> StreamableHttpClientBuilder<S> {
+        StreamableHttpClientBuilder {
+            service,
+            uri,
+            config: Config {
+                headers: HeaderMap::new(),
+                protocol_version: ProtocolVersion::LATEST,
+                client_info: json!({
+                    "name": env!("CARGO_PKG_NAME"),
+                    "version": env!("CARGO_PKG_VERSION"),
+                }),
+                capabilities: json!({}),
+                backoff: Backoff::new(),
+                connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+                idle_timeout: None,
+                max_event_size: DEFAULT_MAX_EVENT_SIZE,
+                reinitialize: false,
+                request_timeout: None,
+                handler: None,
+                listener: None,
+            },
+        }
+    }
+
+    /// The session id the server assigned, if any.
+    #[must_use]
+    pub fn session_id(&self) -> Option<String> {
+        self.session()
+            .id
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+    }
+
+    /// The negotiated protocol version, once initialized.
+    #[must_use]
+    pub fn protocol_version(&self) -> Option<ProtocolVersion> {
+        self.session().version
+    }
+
+    /// The server's `InitializeResult` (`serverInfo`, `capabilities`, `instructions`, ...),
+    /// once initialized.
+    #[must_use]
+    pub fn server_info(&self) -> Option<Value> {
+        self.session().init_result
+    }
+
+    fn session(&self) -> Session {
+        self.inner
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_session(&self, session: Session) {
+        *self
+            .inner
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = session;
+    }
+
+    fn next_id(&self) -> i64 {
+        self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The headers every request of the session carries.
+    fn session_headers(&self, session: &Session) -> HeaderMap {
+        let mut headers = self.inner.config.headers.clone();
+        if let Some(id) = &session.id {
+            headers.insert(MCP_SESSION_ID, id.clone());
+        }
+        if let Some(version) = session.version {
+            headers.insert(
+                MCP_PROTOCOL_VERSION,
+                HeaderValue::from_static(version.as_str()),
+            );
+        }
+        headers
+    }
+}
+
+impl<S, B> StreamableHttpClient<S>
+where
+    S: Service<Request<ClientBody>, Response = Response<B>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    /// Runs the handshake: `initialize` (offering the configured protocol version, capturing
+    /// the session id), then `notifications/initialized`. Returns the server's
+    /// `InitializeResult`. Calling it again starts a new session.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::UnsupportedVersion`] when the server picks a version that is not a
+    /// [`ProtocolVersion`]; otherwise as for [`request`](Self::request).
+    pub async fn initialize(&self) -> Result<Value, ClientError> {
+        let _guard = self.inner.init_lock.lock().await;
+        self.handshake().await
+    }
+
+    async fn handshake(&self) -> Result<Value, ClientError> {
+        let config = &self.inner.config;
+        let id = self.next_id();
+        let message = json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": config.protocol_version.as_str(),
+                "capabilities": config.capabilities,
+                "clientInfo": config.client_info,
+            },
+        });
+        // A new session: no session id, no version header.
+        let previous = self.session();
+        let fresh = Session {
+            generation: previous.generation,
+            ..Session::default()
+        };
+        let response = self.post(&message, &self.session_headers(&fresh)).await?;
+        let session_id = match response.headers().get(MCP_SESSION_ID) {
+            Some(v) if v.as_bytes().iter().all(|b| (0x21..=0x7E).contains(b)) => Some(v.clone()),
+            Some(_) => {
+                return Err(ClientError::msg(
+                    ErrorKind::Protocol,
+                    "session id must be visible ASCII",
+                ))
+            }
+            None => None,
+        };
+        let pending = Session {
+            id: session_id,
+            ..fresh.clone()
+        };
+        // Requests the server makes before its answer are answered within the new session.
+        self.set_session(pending.clone());
+        let result = match self.call_with(id, response, &pending, None).await {
+            Ok(call) => call.result().await,
+            Err(e) => Err(e),
+        };
+        let result = result.inspect_err(|_| self.set_session(fresh.clone()))?;
+        let chosen = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Ok(version) = chosen.parse::<ProtocolVersion>() else {
+            self.set_session(fresh);
+            return Err(ClientError::msg(
+                ErrorKind::UnsupportedVersion,
+                format!("server chose {chosen:?}"),
+            ));
+        };
+        let session = Session {
+            version: Some(version),
+            init_result: Some(result.clone()),
+            generation: pending.generation.wrapping_add(1),
+            ..pending
+        };
+        self.set_session(session.clone());
+        let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+        self.send(&initialized, &self.session_headers(&session))
+            .await?;
+        Ok(result)
+    }
+
+    /// Sends a request and returns its `result`.
+    ///
+    /// Messages the server sends before the response (progress, logging) go to the
+    /// [message listener](StreamableHttpClientBuilder::message_listener); use
+    /// [`call`](Self::call) to read them yourself.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Rpc`] when the server answers with a JSON-RPC error; transport, status and
+    /// protocol errors otherwise.
+    pub async fn request(&self, method: &str, params: Option<Value>) -> Result<Value, ClientError> {
+        let id = self.next_id();
+        let work = async { self.call_id(id, method, params).await?.result().await };
+        let Some(limit) = self.inner.config.request_timeout else {
+            return work.await;
+        };
+        match tokio::time::timeout(limit, work).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                let reason = format!("no response within {limit:?}");
+                let params = json!({ "requestId": id, "reason": reason });
+                // Best effort: the caller learns about the timeout either way.
+                let _ = self.notify("notifications/cancelled", Some(params)).await;
+                Err(ClientError::msg(ErrorKind::Timeout, reason))
+            }
+        }
+    }
+
+    /// Sends a request and returns a [`Call`] that yields what the server sends before the
+    /// response, then the response.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the request could not be sent or the server refused it before answering
+    /// (an HTTP error status; [`ErrorKind::SessionExpired`] for a `404` in a session unless
+    /// [re-initialization](StreamableHttpClientBuilder::reinitialize_on_expiry) is on).
+    pub async fn call(&self, method: &str, params: Option<Value>) -> Result<Call<S>, ClientError> {
+        self.call_id(self.next_id(), method, params).await
+    }
+
+    async fn call_id(
+        &self,
+        id: i64,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Call<S>, ClientError> {
+        let mut message = json!({ "jsonrpc": "2.0", "id": id, "method": method });
+        if let Some(params) = params {
+            message["params"] = params;
+        }
+        let session = self.session();
+        match self.post(&message, &self.session_headers(&session)).await {
+            Err(e) if self.expired(&e, &session) => {
+                self.reinitialize(session.generation).await?;
+                let session = self.session();
+                let response = self.post(&message, &self.session_headers(&session)).await?;
+                self.call_with(id, response, &session, Some(method)).await
+            }
+            Err(e) => Err(e),
+            Ok(response) => self.call_with(id, response, &session, Some(method)).await,
+        }
+    }
+
+    /// Sends a notification (no response expected; the server answers `202 Accepted`).
+    ///
+    /// # Errors
+    ///
+    /// Fails on a transport error or a non-`2xx` status.
+    pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), ClientError> {
+        let mut message = json!({ "jsonrpc": "2.0", "method": method });
+        if let Some(params) = params {
+            message["params"] = params;
+        }
+        let session = self.session();
+        match self.send(&message, &self.session_headers(&session)).await {
+            Err(e) if self.expired(&e, &session) => {
+                self.reinitialize(session.generation).await?;
+                let session = self.session();
+                self.send(&message, &self.session_headers(&session)).await
+            }
+            other => other,
+        }
+    }
+
+    /// Opens the standalone `GET` stream on which the server sends requests and notifications
+    /// unrelated to any call. It reconnects by itself (see [`EventSource`]); requests on it are
+    /// answered through the request handler.
+    ///
+    /// Nothing is sent before the first [`ServerStream::next`]. A server without such a stream
+    /// answers `405`: the first `next` then returns [`ErrorKind::StreamNotOffered`].
+    #[must_use]
+    pub fn listen(&self) -> ServerStream<S> {
+        let session = self.session();
+        ServerStream {
+            client: self.clone(),
+            events: self.event_source(&session),
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Ends the session: `DELETE` with the session id. A `405` (the server does not let
+    /// clients end sessions) and a `404` (already gone) count as success. Without a session id
+    /// nothing is sent.
+    ///
+    /// # Errors
+    ///
+    /// Fails on a transport error or another error status.
+    pub async fn close(&self) -> Result<(), ClientError> {
+        let session = self.session();
+        if session.id.is_none() {
+            return Ok(());
+        }
+        let mut request = Request::builder()
+            .method(Method::DELETE)
+            .uri(self.inner.uri.clone())
+            .body(ClientBody::empty())
+            .map_err(|e| ClientError::new(ErrorKind::InvalidRequest).with_source(e))?;
+        request.headers_mut().extend(self.session_headers(&session));
+        let response = self.send_request(request).await?;
+        let status = response.status();
+        self.set_session(Session {
+            generation: session.generation,
+            ..Session::default()
+        });
+        if status.is_success()
+            || status == StatusCode::METHOD_NOT_ALLOWED
+            || status == StatusCode::NOT_FOUND
+        {
+            Ok(())
+        } else {
+            Err(error_status(response, self.inner.config.max_event_size).await)
+        }
+    }
+
+    fn expired(&self, err: &ClientError, session: &Session) -> bool {
+        self.inner.config.reinitialize
+            && err.kind() == ErrorKind::SessionExpired
+            && session.id.is_some()
+    }
+
+    async fn reinitialize(&self, failed_generation: u64) -> Result<(), ClientError> {
+        let _guard = self.inner.init_lock.lock().await;
+        if self.session().generation != failed_generation {
+            return Ok(()); // another caller already started a new session
+        }
+        self.handshake().await.map(drop)
+    }
+
+    fn event_source(&self, session: &Session) -> EventSource<S> {
+        let config = &self.inner.config;
+        EventSource::new(self.service(), self.inner.uri.clone())
+            .headers(self.session_headers(session))
+            .backoff(config.backoff)
+            .connect_timeout(config.connect_timeout)
+            .idle_timeout(config.idle_timeout)
+            .max_event_size(config.max_event_size)
+    }
+
+    fn service(&self) -> S {
+        self.inner
+            .service
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn send_request(&self, request: Request<ClientBody>) -> Result<Response<B>, ClientError> {
+        self.service()
+            .oneshot(request)
+            .await
+            .map_err(|e| ClientError::new(ErrorKind::Transport).with_source(e))
+    }
+
+    /// POSTs one message and returns the response if its status is `2xx`.
+    async fn post(&self, message: &Value, headers: &HeaderMap) -> Result<Response<B>, ClientError> {
+        let body = serde_json::to_vec(message)
+            .map_err(|e| ClientError::new(ErrorKind::InvalidRequest).with_source(e))?;
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(self.inner.uri.clone())
+            .header(header::ACCEPT, ACCEPT_POST)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(ClientBody::from(body))
+            .map_err(|e| ClientError::new(ErrorKind::InvalidRequest).with_source(e))?;
+        for (name, value) in headers {
+            request.headers_mut().append(name, value.clone());
+        }
+        let response = self.send_request(request).await?;
+        if response.status().is_success() {
+            Ok(response)
+        } else if response.status() == StatusCode::NOT_FOUND && headers.contains_key(MCP_SESSION_ID)
+        {
+            Err(ClientError::new(ErrorKind::SessionExpired).with_status(StatusCode::NOT_FOUND))
+        } else {
+            Err(error_status(response, self.inner.config.max_event_size).await)
+        }
+    }
+
+    /// POSTs a notification or a response; any `2xx` will do.
+    async fn send(&self, message: &Value, headers: &HeaderMap) -> Result<(), ClientError> {
+        self.post(message, headers).await.map(drop)
+    }
+
+    /// Turns the `2xx` answer to a POSTed request into a [`Call`].
+    async fn call_with(
+        &self,
+        id: i64,
+        response: Response<B>,
+        session: &Session,
+        method: Option<&str>,
+    ) -> Result<Call<S>, ClientError> {
+        let status = response.status();
+        let source = if media_type_is(response.headers(), "text/event-stream") {
+            let body = byte_stream(response.into_body());
+            Source::Sse(Box::new(self.event_source(session).attach(body)))
+        } else if status == StatusCode::ACCEPTED || status == StatusCode::NO_CONTENT {
+            return Err(ClientError::msg(
+                ErrorKind::Protocol,
+                format!("server answered {status} to a request, with no response"),
+            )
+            .with_status(status));
+        } else {
+            // JSON, whether or not the content type says so: the body is checked below.
+            let body = read_to_end(
+                byte_stream(response.into_body()),
+                self.inner.config.max_event_size,
+            )
+            .await
+            .map_err(|e| ClientError::new(ErrorKind::Transport).with_source(e))?;
+            Source::Json(Some(body))
+        };
+        Ok(Call {
+            client: self.clone(),
+            id,
+            method: method.map(str::to_owned),
+            source,
+            pending: VecDeque::new(),
+            outcome: None,
+        })
+    }
+
+    /// Answers a request from the server through the handler and POSTs the answer back.
+    async fn answer(&self, request: &Value) -> Result<(), ClientError> {
+        let Some(request) = ServerRequest::from_message(request) else {
+            return Ok(()); // an id that is neither string nor integer: nothing to answer to
+        };
+        let id = request.id.clone();
+        let outcome = match &self.inner.config.handler {
+            Some(handler) => handler(request).await,
+            None if request.method == "ping" => Ok(json!({})),
+            None => Err(RpcError::new(
+                -32601,
+                format!("method not found: {}", request.method),
+            )),
+        };
+        let reply = match outcome {
+            Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+            Err(error) => json!({ "jsonrpc": "2.0", "id": id, "error": error.to_value() }),
+        };
+        let session = self.session();
+        self.send(&reply, &self.session_headers(&session)).await
+    }
+}
+
+async fn error_status<B>(response: Response<B>, limit: usize) -> ClientError
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let status = response.status();
+    let mut err = ClientError::new(ErrorKind::Status).with_status(status);
+    if let Ok(body) =
+        read_to_end(byte_stream(response.into_body()), limit.min(MAX_ERROR_BODY)).await
+    {
+        if let Some(rpc) = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(RpcError::from_value))
+        {
+            err = err.with_rpc(rpc);
+        }
+    }
+    err
+}
+
+/// One request in flight: read what the server sends before the response with
+/// [`next_message`](Self::next_message), then take the response with
+/// [`result`](Self::result), or [`cancel`](Self::cancel) it.
+///
+/// If the response comes as an SSE stream that breaks, the call resumes it with a `GET` and
+/// `Last-Event-ID` (when the server gave event ids), so each message arrives exactly once.
+///
+/// Dropping a call sends nothing; the server goes on with the work. Use
+/// [`cancel`](Self::cancel) to stop it.
+pub struct Call<S> {
+    client: StreamableHttpClient<S>,
+    id: i64,
+    method: Option<String>,
+    source: Source<S>,
+    pending: VecDeque<ServerMessage>,
+    outcome: Option<Result<Value, ClientError>>,
+}
+
+enum Source<S> {
+    /// The whole JSON body, parsed on first read.
+    Json(Option<Bytes>),
+    Sse(Box<EventSource<S>>),
+    Finished,
+}
+
+impl<S> fmt::Debug for Call<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.source {
+            Source::Json(_) => "json",
+            Source::Sse(_) => "sse",
+            Source::Finished => "finished",
+        };
+        f.debug_struct("Call")
+            .field("id", &self.id)
+            .field("method", &self.method)
+            .field("source", &source)
+            .field("queued", &self.pending.len())
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Call<S>
+where
+    S: Service<Request<ClientBody>, Response = Response<B>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    /// The JSON-RPC id of the request.
+    #[must_use]
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// The next message the server sent before the response (a progress notification, a
+    /// request it made of the client, ...), or `None` once the response (or a failure) has
+    /// arrived; then call [`result`](Self::result).
+    ///
+    /// Requests from the server are answered through the request handler before they are
+    /// returned here.
+    pub async fn next_message(&mut self) -> Option<ServerMessage> {
+        loop {
+            if let Some(msg) = self.pending.pop_front() {
+                return Some(msg);
+            }
+            match &mut self.source {
+                Source::Finished => return None,
+                Source::Json(body) => {
+                    let body = body.take().unwrap_or_default();
+                    match serde_json::from_slice::<Value>(&body) {
+                        Ok(value) => self.accept(value),
+                        Err(e) => self.fail(
+                            ClientError::msg(ErrorKind::Protocol, "response is not JSON")
+                                .with_source(e),
+                        ),
+                    }
+                    if self.outcome.is_none() {
+                        self.fail(ClientError::msg(
+                            ErrorKind::Protocol,
+                            "json reply holds no response to the request",
+                        ));
+                    }
+                }
+                Source::Sse(events) => match events.next().await {
+                    None => self.fail(ClientError::msg(
+                        ErrorKind::Protocol,
+                        "stream ended without a response",
+                    )),
+                    Some(Err(e)) => self.fail(e),
+                    Some(Ok(event)) => {
+                        if event.event_type() != "message" {
+                            continue;
+                        }
+                        match serde_json::from_str::<Value>(event.data()) {
+                            Ok(value) => self.accept(value),
+                            Err(e) => self.fail(
+                                ClientError::msg(ErrorKind::Protocol, "event data is not JSON")
+                                    .with_source(e),
+                            ),
+                        }
+                    }
+                },
+            }
+            if self.outcome.is_some() {
+                self.source = Source::Finished;
+            }
+            // Answer the server's requests in order, before handing them out.
+            for msg in &self.pending {
+                if let ServerMessage::Request(request) = msg {
+                    if let Err(e) = self.client.answer(request).await {
+                        self.source = Source::Finished;
+                        self.outcome = Some(Err(e));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for the response and returns its `result`. Messages not yet read go to the
+    /// client's [message listener](StreamableHttpClientBuilder::message_listener), if any.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Rpc`] for a JSON-RPC error response; [`ErrorKind::Protocol`] when the
+    /// stream ended without a response and could not be resumed; other kinds for transport
+    /// failures.
+    pub async fn result(mut self) -> Result<Value, ClientError> {
+        while let Some(msg) = self.next_message().await {
+            if let Some(listener) = &self.client.inner.config.listener {
+                listener(msg);
+            }
+        }
+        self.outcome
+            .take()
+            .unwrap_or_else(|| Err(ClientError::msg(ErrorKind::Protocol, "no response")))
+    }
+
+    /// Cancels the request: POSTs `notifications/cancelled` with its id and `reason`, and
+    /// stops reading its stream.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the notification could not be delivered.
+    pub async fn cancel(mut self, reason: Option<&str>) -> Result<(), ClientError> {
+        if let Source::Sse(events) = &mut self.source {
+            events.close();
+        }
+        let mut params = json!({ "requestId": self.id });
+        if let Some(reason) = reason {
+            params["reason"] = json!(reason);
+        }
+        self.client
+            .notify("notifications/cancelled", Some(params))
+            .await
+    }
+
+    fn fail(&mut self, err: ClientError) {
+        if self.outcome.is_none() {
+            self.outcome = Some(Err(err));
+        }
+    }
+
+    /// Sorts one JSON value (a message, or a 2025-03-26 batch) into the response or the queue.
+    fn accept(&mut self, value: Value) {
+        match value {
+            Value::Array(batch) => {
+                for value in batch {
+                    self.accept(value);
+                }
+            }
+            value => {
+                let ours = value.get("id").and_then(Value::as_i64) == Some(self.id)
+                    && value.get("method").is_none();
+                if ours && self.outcome.is_none() {
+                    self.outcome = Some(response_outcome(&value));
+                } else {
+                    self.pending.push_back(ServerMessage::classify(value));
+                }
+            }
+        }
+    }
+}
+
+fn response_outcome(value: &Value) -> Result<Value, ClientError> {
+    if let Some(result) = value.get("result") {
+        return Ok(result.clone());
+    }
+    match value.get("error").and_then(RpcError::from_value) {
+        Some(rpc) => Err(ClientError::new(ErrorKind::Rpc).with_rpc(rpc)),
+        None => Err(ClientError::msg(
+            ErrorKind::Protocol,
+            "response has neither result nor a valid error",
+        )),
+    }
+}
+
+/// The standalone `GET` stream of a session; see [`StreamableHttpClient::listen`].
+pub struct ServerStream<S> {
+    client: StreamableHttpClient<S>,
+    events: EventSource<S>,
+    pending: VecDeque<ServerMessage>,
+}
+
+impl<S> fmt::Debug for ServerStream<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerStream")
+            .field("events", &self.events)
+            .field("queued", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> ServerStream<S>
+where
+    S: Service<Request<ClientBody>, Response = Response<B>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    /// The next message from the server; `None` after [`close`](Self::close) or when the
+    /// server ends the stream with `204`.
+    ///
+    /// # Errors
+    ///
+    /// Ends with an error as [`EventSource::next`] does ([`ErrorKind::StreamNotOffered`] for a
+    /// `405`), with [`ErrorKind::Protocol`] for an event that is not JSON, or when answering a
+    /// server request failed.
+    pub async fn next(&mut self) -> Option<Result<ServerMessage, ClientError>> {
+        loop {
+            if let Some(msg) = self.pending.pop_front() {
+                if let ServerMessage::Request(request) = &msg {
+                    if let Err(e) = self.client.answer(request).await {
+                        return Some(Err(e));
+                    }
+                }
+                return Some(Ok(msg));
+            }
+            let event = match self.events.next().await? {
+                Ok(event) => event,
+                Err(e) => return Some(Err(e)),
+            };
+            if event.event_type() != "message" {
+                continue;
+            }
+            match serde_json::from_str::<Value>(event.data()) {
+                Ok(Value::Array(batch)) => self
+                    .pending
+                    .extend(batch.into_iter().map(ServerMessage::classify)),
+                Ok(value) => self.pending.push_back(ServerMessage::classify(value)),
+                Err(e) => {
+                    self.events.close();
+                    let err = ClientError::msg(ErrorKind::Protocol, "event data is not JSON");
+                    return Some(Err(err.with_source(e)));
+                }
+            }
+        }
+    }
+
+    /// Closes the stream.
+    pub fn close(&mut self) {
+        self.events.close();
+    }
+}
