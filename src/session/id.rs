@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-/// Raw bytes of an id: key (4) + generation (4) + secret (16).
+/// Raw bytes of an id: secret (16) + key (4) + generation (4).
 const RAW_LEN: usize = 24;
 /// Base64url of 24 bytes, no padding.
 #[cfg(test)]
@@ -60,9 +60,10 @@ impl IdParts {
 
     pub(crate) fn encode(&self) -> SessionId {
         let mut raw = [0u8; RAW_LEN];
-        raw[..4].copy_from_slice(&self.key.to_be_bytes());
-        raw[4..8].copy_from_slice(&self.generation.to_be_bytes());
-        raw[8..].copy_from_slice(&self.secret);
+        // The secret leads, so ids do not all start alike.
+        raw[..16].copy_from_slice(&self.secret);
+        raw[16..20].copy_from_slice(&self.key.to_be_bytes());
+        raw[20..].copy_from_slice(&self.generation.to_be_bytes());
         SessionId(b64_encode(&raw).into())
     }
 
@@ -70,10 +71,10 @@ impl IdParts {
     pub(crate) fn decode(text: &[u8]) -> Option<Self> {
         let raw: [u8; RAW_LEN] = b64_decode(text)?;
         let mut secret = [0u8; 16];
-        secret.copy_from_slice(&raw[8..]);
+        secret.copy_from_slice(&raw[..16]);
         Some(Self {
-            key: u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]),
-            generation: u32::from_be_bytes([raw[4], raw[5], raw[6], raw[7]]),
+            key: u32::from_be_bytes([raw[16], raw[17], raw[18], raw[19]]),
+            generation: u32::from_be_bytes([raw[20], raw[21], raw[22], raw[23]]),
             secret,
         })
     }
