@@ -348,8 +348,14 @@ where
         let mut res = self
             .request(id, method, params, Some(Box::new(on_done)))
             .await;
-        if let Ok(value) = HeaderValue::from_str(session_id.as_str()) {
-            res.headers_mut().insert(MCP_SESSION_ID, value);
+        // A JSON reply is complete: name the session only if it opened. An SSE reply's head goes
+        // out before the answer exists, so it names the session; should `initialize` then fail,
+        // the session is closed and the id gets 404.
+        let opened = session.protocol_version().is_some() && !session.is_closed();
+        if opened || res.body().is_sse() {
+            if let Ok(value) = HeaderValue::from_str(session_id.as_str()) {
+                res.headers_mut().insert(MCP_SESSION_ID, value);
+            }
         }
         Ok(res)
     }
