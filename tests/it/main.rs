@@ -1,4 +1,11 @@
-//! Integration tests: one binary, one module per area.
+//! Integration tests of the Streamable HTTP transport, through the public API only: one
+//! module per area, all in one test binary.
+
+#[path = "../../examples/common/mod.rs"]
+mod example;
 
 #[cfg(feature = "client")]
 mod client;
+mod guard;
+mod post;
+mod support;
