@@ -8,4 +8,6 @@ mod example;
 mod client;
 mod guard;
 mod post;
+mod sessions;
 mod support;
+mod versions;
