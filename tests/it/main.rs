@@ -6,8 +6,10 @@ mod example;
 
 #[cfg(feature = "client")]
 mod client;
+mod batch;
 mod guard;
 mod post;
+mod response_mode;
 mod sessions;
 mod support;
 mod versions;
