@@ -7,9 +7,11 @@ mod example;
 #[cfg(feature = "client")]
 mod client;
 mod batch;
+mod get_stream;
 mod guard;
 mod post;
 mod response_mode;
 mod sessions;
+mod stateless;
 mod support;
 mod versions;
