@@ -59,19 +59,48 @@ async fn get_with_both_media_types_opens_the_stream() {
 }
 
 #[tokio::test]
-async fn get_resumption_is_refused_with_400() {
+async fn an_unknown_last_event_id_is_400() {
     let server = Server::example(McpLayer::new());
     let id = server.open_session("2025-11-25").await;
-    let mut req = get_stream(&id);
-    req.headers_mut()
-        .insert("last-event-id", "s1-7".parse().unwrap());
-    rejection(
-        server.send(req).await,
-        StatusCode::BAD_REQUEST,
-        RejectionKind::InvalidMessage,
-        -32600,
-    )
-    .await;
+    let other = server.open_session("2025-11-25").await;
+    // A real event id of the other session: its priming event.
+    let mut foreign = server.send(get_stream(&other)).await.into_body();
+    let priming = parse_events(&next_frame(&mut foreign).await.unwrap());
+    let foreign_id = priming[0].id.clone().unwrap();
+    for cursor in ["s1-7", "0", "not an id at all", &foreign_id] {
+        let mut req = get_stream(&id);
+        req.headers_mut()
+            .insert("last-event-id", cursor.parse().unwrap());
+        rejection(
+            server.send(req).await,
+            StatusCode::BAD_REQUEST,
+            RejectionKind::InvalidEventId,
+            -32000,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn get_streams_are_primed_from_2025_11_25_on() {
+    let server = Server::example(McpLayer::new());
+    let new = server.open_session("2025-11-25").await;
+    let mut stream = server.send(get_stream(&new)).await.into_body();
+    let frame = next_frame(&mut stream).await.unwrap();
+    let events = parse_events(&frame);
+    assert_eq!(events.len(), 1, "{frame:?}");
+    assert!(events[0].is_priming(), "{frame:?}");
+    assert_eq!(events[0].retry.as_deref(), Some("1000"));
+
+    // Older clients may choke on an empty event: none for them.
+    let old = server.open_session("2025-06-18").await;
+    let session = server.sessions.get(&old).unwrap();
+    let mut stream = server.send(get_stream(&old)).await.into_body();
+    session.notify("notifications/message", None);
+    let events = parse_events(&next_frame(&mut stream).await.unwrap());
+    assert_eq!(events.len(), 1);
+    assert!(!events[0].is_priming());
+    assert_eq!(events[0].json()["method"], "notifications/message");
 }
 
 #[tokio::test]
@@ -105,15 +134,28 @@ async fn session_notify_arrives_on_the_open_stream() {
 #[tokio::test]
 async fn the_stream_writes_one_message_event_per_frame() {
     let server = Server::example(McpLayer::new());
-    let id = server.open_session("2025-11-25").await;
+    let id = server.open_session("2025-06-18").await;
     let session = server.sessions.get(&id).unwrap();
     let mut stream = server.send(get_stream(&id)).await.into_body();
     session.notify("notifications/tools/list_changed", None);
-    let frame = next_frame(&mut stream).await.unwrap();
-    assert_eq!(
-        &frame[..],
-        b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n"
-    );
+    session.notify("notifications/tools/list_changed", None);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let frame = next_frame(&mut stream).await.unwrap();
+        let text = std::str::from_utf8(&frame).unwrap();
+        let (id_line, rest) = text.split_once('\n').unwrap();
+        let event_id = id_line.strip_prefix("id: ").expect("every event has an id");
+        assert!(
+            event_id.bytes().all(|b| b.is_ascii_graphic()),
+            "{event_id:?}"
+        );
+        assert_eq!(
+            rest,
+            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n"
+        );
+        ids.push(event_id.to_owned());
+    }
+    assert_ne!(ids[0], ids[1], "event ids are unique");
 }
 
 #[tokio::test]
@@ -181,11 +223,12 @@ async fn the_queue_is_bounded() {
 }
 
 #[tokio::test]
-async fn a_stalled_reader_is_cut_off_without_holding_up_others() {
+async fn a_stalled_reader_is_cut_off_without_holding_up_others_or_losing_messages() {
     let server = Server::example(McpLayer::new().stream_capacity(2));
-    let stalled = server.open_session("2025-11-25").await;
-    let reading = server.open_session("2025-11-25").await;
-    let mut stalled_stream = server.send(get_stream(&stalled)).await.into_body();
+    // 2025-06-18: no priming event takes a place in the channel.
+    let stalled = server.open_session("2025-06-18").await;
+    let reading = server.open_session("2025-06-18").await;
+    let stalled_stream = server.send(get_stream(&stalled)).await.into_body();
     let mut reading_stream = server.send(get_stream(&reading)).await.into_body();
     let mut reports = Vec::new();
     for n in 1..=3 {
@@ -195,19 +238,20 @@ async fn a_stalled_reader_is_cut_off_without_holding_up_others() {
         reports.push((report.delivered, report.queued, report.dropped));
         assert_eq!(next_message(&mut reading_stream).await["params"]["n"], n);
     }
-    // The stalled stream fills up at the third message: its connection is ended and the message
-    // waits in the session's queue instead.
+    // The stalled connection fills up at the third message: it is ended, and the message waits
+    // for the next connection.
     assert_eq!(reports, [(2, 0, 0), (2, 0, 0), (1, 1, 0)]);
-    assert!(ends(&mut stalled_stream).await);
     let session = server.sessions.get(&stalled).unwrap();
     assert!(!session.has_stream());
+    // What it had taken is still written, then a `retry:` hint, then it ends.
+    let events = parse_events(&within(stalled_stream.collect()).await.unwrap().to_bytes());
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events[0].json()["params"]["n"], 1);
+    assert_eq!(events[1].json()["params"]["n"], 2);
+    assert_eq!(events[2].retry.as_deref(), Some("1000"));
+    assert!(events[2].data.is_empty() && events[2].id.is_none());
     let mut resumed = server.send(get_stream(&stalled)).await.into_body();
-    loop {
-        let message = next_message(&mut resumed).await;
-        if message["params"]["n"] == 3 {
-            break;
-        }
-    }
+    assert_eq!(next_message(&mut resumed).await["params"]["n"], 3);
 }
 
 #[tokio::test]
@@ -284,7 +328,7 @@ async fn frame_within(stream: &mut McpBody, limit: Duration) -> Option<Bytes> {
 #[tokio::test(start_paused = true)]
 async fn keep_alive_comes_only_after_fifteen_seconds_of_silence() {
     let server = Server::example(McpLayer::new().keep_alive(Some(Duration::from_secs(15))));
-    let id = server.open_session("2025-11-25").await;
+    let id = server.open_session("2025-06-18").await; // no priming event
     let session = server.sessions.get(&id).unwrap();
     let mut stream = server.send(get_stream(&id)).await.into_body();
     let start = Instant::now();
@@ -312,8 +356,72 @@ async fn keep_alive_comes_only_after_fifteen_seconds_of_silence() {
 #[tokio::test(start_paused = true)]
 async fn keep_alive_none_writes_nothing() {
     let server = Server::example(McpLayer::new().keep_alive(None));
-    let id = server.open_session("2025-11-25").await;
+    let id = server.open_session("2025-06-18").await; // no priming event
     let mut stream = server.send(get_stream(&id)).await.into_body();
     let quiet = frame_within(&mut stream, Duration::from_secs(3600)).await;
     assert_eq!(quiet, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broken_post_stream_resumes_with_last_event_id() {
+    let server = Server::example(McpLayer::new());
+    let id = server.open_session("2025-11-25").await;
+    let res = server
+        .send(post_in(&id, &countdown(1, 3, 10, Some(json!("r")))))
+        .await;
+    assert_sse_headers(&res);
+    let mut body = res.into_body();
+    // The priming event, then the first progress event; then the connection breaks.
+    let priming = parse_events(&next_frame(&mut body).await.unwrap());
+    assert!(priming[0].is_priming(), "{priming:?}");
+    let first = parse_events(&next_frame(&mut body).await.unwrap());
+    assert_eq!(first[0].json()["params"]["progress"], 0.0);
+    let cursor = first[0].id.clone().expect("events carry ids");
+    drop(body);
+    // The handler finishes meanwhile; nothing it sends is lost.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let mut req = get_stream(&id);
+    req.headers_mut()
+        .insert("last-event-id", cursor.parse().unwrap());
+    let res = server.send(req).await;
+    assert_sse_headers(&res);
+    let events = parse_sse(&body_bytes(res).await);
+    let progress: Vec<f64> = events[..3]
+        .iter()
+        .map(|e| e.json()["params"]["progress"].as_f64().unwrap())
+        .collect();
+    assert_eq!(progress, [1.0, 2.0, 3.0]);
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(events[3].json()["id"], 1);
+    assert_eq!(tool_text(&events[3].json()), "counted down from 3");
+    let ids: std::collections::HashSet<_> = events.iter().map(|e| e.id.clone().unwrap()).collect();
+    assert_eq!(ids.len(), 4);
+    assert!(!ids.contains(&cursor));
+}
+
+#[tokio::test(start_paused = true)]
+async fn resuming_the_standalone_stream_replays_only_what_followed() {
+    let server = Server::example(McpLayer::new());
+    let id = server.open_session("2025-11-25").await;
+    let session = server.sessions.get(&id).unwrap();
+    let mut stream = server.send(get_stream(&id)).await.into_body();
+    let priming = parse_events(&next_frame(&mut stream).await.unwrap());
+    assert!(priming[0].is_priming());
+    session.notify("notifications/message", Some(json!({ "n": 1 })));
+    let one = parse_events(&next_frame(&mut stream).await.unwrap());
+    let cursor = one[0].id.clone().unwrap();
+    session.notify("notifications/message", Some(json!({ "n": 2 })));
+    drop(stream);
+    session.notify("notifications/message", Some(json!({ "n": 3 })));
+
+    let mut req = get_stream(&id);
+    req.headers_mut()
+        .insert("last-event-id", cursor.parse().unwrap());
+    let mut resumed = server.send(req).await.into_body();
+    assert_eq!(next_message(&mut resumed).await["params"]["n"], 2);
+    assert_eq!(next_message(&mut resumed).await["params"]["n"], 3);
+    // And it goes on live.
+    session.notify("notifications/message", Some(json!({ "n": 4 })));
+    assert_eq!(next_message(&mut resumed).await["params"]["n"], 4);
 }

@@ -107,12 +107,18 @@ async fn the_sse_reply_is_framed_one_event_per_message() {
     assert_sse_headers(&res);
     let text = String::from_utf8(body_bytes(res).await.to_vec()).unwrap();
     let events: Vec<&str> = text.split_terminator("\n\n").collect();
-    assert_eq!(events.len(), 3, "{text:?}");
-    for event in &events {
-        let (head, data) = event.split_once('\n').unwrap();
-        assert_eq!(head, "event: message", "{text:?}");
-        let json = data.strip_prefix("data: ").expect("one data line");
-        assert!(!json.contains('\n'));
+    // A priming event (2025-11-25), two progress events, the answer.
+    assert_eq!(events.len(), 4, "{text:?}");
+    let mut ids = std::collections::HashSet::new();
+    let (id, rest) = events[0].split_once('\n').unwrap();
+    assert!(ids.insert(id.strip_prefix("id: ").unwrap()));
+    assert_eq!(rest, "retry: 1000\ndata:", "{text:?}");
+    for event in &events[1..] {
+        let lines: Vec<&str> = event.split('\n').collect();
+        assert_eq!(lines.len(), 3, "{event:?}");
+        assert!(ids.insert(lines[0].strip_prefix("id: ").expect("an id")));
+        assert_eq!(lines[1], "event: message");
+        let json = lines[2].strip_prefix("data: ").expect("one data line");
         serde_json::from_str::<Value>(json).unwrap();
     }
     assert!(text.ends_with("\n\n"));
@@ -186,7 +192,8 @@ async fn a_silent_post_stream_carries_keep_alives() {
             .sse_after(Duration::from_millis(100))
             .keep_alive(Some(Duration::from_secs(1))),
     );
-    let id = server.open_session("2025-11-25").await;
+    // 2025-06-18: no priming event, so the stream is keep-alives and the answer only.
+    let id = server.open_session("2025-06-18").await;
     let res = server
         .send(post_in(
             &id,
@@ -196,9 +203,14 @@ async fn a_silent_post_stream_carries_keep_alives() {
     assert_sse_headers(&res);
     let text = String::from_utf8(body_bytes(res).await.to_vec()).unwrap();
     // Stream opened at 0.1 s: keep-alives at 1.1 s and 2.1 s, the answer at 2.5 s.
+    let answer = text
+        .strip_prefix(":\n\n:\n\n")
+        .unwrap_or_else(|| panic!("two keep-alives first: {text:?}"));
+    let (id_line, rest) = answer.split_once('\n').unwrap();
+    assert!(id_line.starts_with("id: "), "{text:?}");
     assert_eq!(
-        text,
-        ":\n\n:\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"slept\":2500}}\n\n"
+        rest,
+        "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"slept\":2500}}\n\n"
     );
 }
 

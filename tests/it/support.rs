@@ -312,6 +312,7 @@ pub(crate) fn assert_error_body(body: &Value, code: i64) -> String {
 pub(crate) struct SseEvent {
     pub(crate) event: Option<String>,
     pub(crate) id: Option<String>,
+    pub(crate) retry: Option<String>,
     pub(crate) data: String,
 }
 
@@ -321,36 +322,54 @@ impl SseEvent {
         serde_json::from_str(&self.data)
             .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {:?}", self.data))
     }
+
+    /// Whether this is a priming event: an id, a `retry:` hint and empty data (SEP-1699).
+    pub(crate) fn is_priming(&self) -> bool {
+        self.id.is_some() && self.retry.is_some() && self.data.is_empty()
+    }
 }
 
 /// Splits an event stream into events (blank-line separated), joining `data:` lines with `\n`.
-/// Comments are skipped, and so are events without data (keep-alives, priming events).
-pub(crate) fn parse_sse(bytes: &[u8]) -> Vec<SseEvent> {
+/// Comments (keep-alives) are skipped; events without data (priming events, bare `retry:`
+/// hints) are kept.
+pub(crate) fn parse_events(bytes: &[u8]) -> Vec<SseEvent> {
     let text = std::str::from_utf8(bytes).expect("an event stream is UTF-8");
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
     let mut events = Vec::new();
     for block in text.split("\n\n") {
         let mut event = SseEvent::default();
         let mut data: Vec<&str> = Vec::new();
+        let mut fields = 0;
         for line in block.lines() {
             if line.is_empty() || line.starts_with(':') {
                 continue;
             }
+            fields += 1;
             let (field, value) = line.split_once(':').unwrap_or((line, ""));
             let value = value.strip_prefix(' ').unwrap_or(value);
             match field {
                 "data" => data.push(value),
                 "event" => event.event = Some(value.to_owned()),
                 "id" => event.id = Some(value.to_owned()),
-                _ => {}
+                "retry" => event.retry = Some(value.to_owned()),
+                other => panic!("unexpected SSE field {other:?} in {block:?}"),
             }
         }
-        if !data.is_empty() && !data.iter().all(|d| d.is_empty()) {
+        if fields > 0 {
             event.data = data.join("\n");
             events.push(event);
         }
     }
     events
+}
+
+/// The events of a stream that carry data: the JSON-RPC messages (priming events, `retry:`
+/// hints and keep-alives are left out).
+pub(crate) fn parse_sse(bytes: &[u8]) -> Vec<SseEvent> {
+    parse_events(bytes)
+        .into_iter()
+        .filter(|e| !e.data.is_empty())
+        .collect()
 }
 
 /// The next frame of a stream that stays open (a GET stream), as bytes; `None` when it ended.
