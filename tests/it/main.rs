@@ -9,6 +9,7 @@ mod client;
 mod batch;
 mod get_stream;
 mod guard;
+mod in_flight;
 mod mount;
 mod post;
 mod response_mode;
