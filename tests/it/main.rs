@@ -13,6 +13,7 @@ mod in_flight;
 mod mount;
 mod post;
 mod response_mode;
+mod resume;
 mod send_sync;
 mod sessions;
 mod socket;
