@@ -3,10 +3,12 @@
 //! rows 17, 18, 19, 23.
 
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::header::{CONTENT_TYPE, HOST, RETRY_AFTER};
 use http::{HeaderValue, Request, StatusCode};
+use http_body_util::BodyExt;
 use mcp_tower::jsonrpc::ErrorObject;
 use mcp_tower::{McpLayer, McpRequest, McpResponse, ProtocolVersion, RejectionKind};
 use serde_json::json;
@@ -517,4 +519,140 @@ async fn sessions_bound_to_a_principal_are_invisible_to_others() {
     )
     .await;
     assert_eq!(tool_text(&reply), "mine");
+}
+
+/// A log of the layer's session hooks.
+fn hooked(layer: McpLayer) -> (McpLayer, Arc<Mutex<Vec<String>>>) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (created, closed) = (log.clone(), log.clone());
+    let layer = layer
+        .on_session_created(move |s| created.lock().unwrap().push(format!("created {}", s.id())))
+        .on_session_closed(move |id, why| {
+            closed.lock().unwrap().push(format!("closed {id} {why:?}"))
+        });
+    (layer, log)
+}
+
+#[tokio::test]
+async fn hooks_see_every_session_open_and_close_with_its_reason() {
+    let (layer, log) = hooked(McpLayer::new());
+    let server = Server::example(layer);
+    let a = server.open_session("2025-11-25").await;
+    let b = server.open_session("2025-11-25").await;
+    assert_eq!(server.send(delete(&a)).await.status(), StatusCode::OK);
+    assert!(server.sessions.close(&b));
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            format!("created {a}"),
+            format!("created {b}"),
+            format!("closed {a} Deleted"),
+            format!("closed {b} Closed"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_initialize_runs_no_hook() {
+    let (layer, log) = hooked(McpLayer::new());
+    let server = Server::with_handler(layer, tower::service_fn(refuses_initialize));
+    json_reply(server.send(post(&initialize("2025-11-25"))).await).await;
+    assert!(log.lock().unwrap().is_empty(), "{:?}", log.lock().unwrap());
+}
+
+#[tokio::test]
+async fn sessions_that_never_confirm_initialize_are_ended() {
+    let (layer, log) = hooked(McpLayer::new().initialize_timeout(Duration::from_millis(100)));
+    let server = Server::example(layer);
+    let res = server.send(post(&initialize("2025-11-25"))).await;
+    let silent = session_id(&res);
+    json_reply(res).await;
+    let confirmed = server.open_session("2025-11-25").await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    rejection(
+        server.send(post_in(&silent, &echo(1, "x"))).await,
+        StatusCode::NOT_FOUND,
+        RejectionKind::SessionNotFound,
+        -32001,
+    )
+    .await;
+    let reply = json_reply(server.send(post_in(&confirmed, &echo(1, "ok"))).await).await;
+    assert_eq!(tool_text(&reply), "ok");
+    assert!(log
+        .lock()
+        .unwrap()
+        .contains(&format!("closed {silent} InitializeTimeout")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_drains_streams_and_refuses_new_sessions() {
+    let (layer, log) = hooked(McpLayer::new());
+    let server = Server::example(layer);
+    let id = server.open_session("2025-06-18").await;
+    let stream = server.send(get_stream(&id)).await.into_body();
+    server
+        .sessions
+        .get(&id)
+        .unwrap()
+        .notify("notifications/message", None);
+
+    let report = server.sessions.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(
+        (
+            report.sessions_closed,
+            report.streams_closed,
+            report.handlers_cut
+        ),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    // The stream writes what it holds, then asks the client to come back later.
+    let events = parse_events(&within(stream.collect()).await.unwrap().to_bytes());
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].json()["method"], "notifications/message");
+    assert!(events[1].retry.is_some());
+    assert!(server.sessions.is_empty());
+    assert!(log
+        .lock()
+        .unwrap()
+        .contains(&format!("closed {id} Shutdown")));
+
+    let (headers, message) = rejection(
+        server.send(post(&initialize("2025-11-25"))).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        RejectionKind::TooManySessions,
+        -32000,
+    )
+    .await;
+    assert!(headers.contains_key(RETRY_AFTER));
+    assert!(message.contains("shutting down"), "{message}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_cuts_handlers_still_running_at_the_deadline() {
+    let server = Server::example(McpLayer::new());
+    let id = server.open_session("2025-11-25").await;
+    let call = tokio::spawn({
+        let server = server.clone();
+        let id = id.clone();
+        async move {
+            server
+                .send(post_in(&id, &countdown(1, 3, 1000, None)))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let report = server.sessions.shutdown(Duration::from_millis(500)).await;
+    assert_eq!(report.handlers_cut, 1, "{report:?}");
+    assert_eq!(report.sessions_closed, 1, "{report:?}");
+    let res = call.await.unwrap();
+    let reply = if res.body().is_sse() {
+        sse_reply(res).await
+    } else {
+        vec![json_reply(res).await]
+    };
+    assert!(
+        reply.iter().all(|m| m.get("result").is_none()),
+        "a cut handler gives no result: {reply:?}"
+    );
 }

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use mcp_tower::{BoxError, McpBody, McpLayer, McpRequest, McpResponse, Rejection, RejectionKind};
 use mcp_tower::{ProtocolVersion, Sessions};
 use serde_json::{json, Value};
-use tower::util::BoxCloneService;
+use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
 use crate::example;
@@ -33,7 +33,7 @@ pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
 /// `McpLayer` around a handler, behind a boxed clone service, with its session registry.
 #[derive(Clone)]
 pub(crate) struct Server {
-    svc: BoxCloneService<Request<Body>, Response<McpBody>, Infallible>,
+    svc: BoxCloneSyncService<Request<Body>, Response<McpBody>, Infallible>,
     pub(crate) sessions: Sessions,
 }
 
@@ -53,7 +53,7 @@ impl Server {
         let sessions = layer.sessions();
         let svc = tower::ServiceBuilder::new().layer(layer).service(handler);
         Self {
-            svc: BoxCloneService::new(svc),
+            svc: BoxCloneSyncService::new(svc),
             sessions,
         }
     }
