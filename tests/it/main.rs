@@ -4,9 +4,9 @@
 #[path = "../../examples/common/mod.rs"]
 mod example;
 
+mod batch;
 #[cfg(feature = "client")]
 mod client;
-mod batch;
 mod get_stream;
 mod guard;
 mod in_flight;
