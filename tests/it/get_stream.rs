@@ -1,5 +1,5 @@
 //! GET: the session's standalone stream for server-initiated messages, its queue, the
-//! take-over by a newer GET, and keep-alives. SPEC.md §1.4, §1.5 and §6 rows 9, 18, 26.
+//! take-over by a newer GET, and keep-alives. SPEC.md §1.4, §1.5 and §6 rows 9 and 18.
 
 use std::time::Duration;
 
