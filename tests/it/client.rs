@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tower::{Layer, Service, ServiceExt};
 
-#[path = "../../examples/common/mod.rs"]
-mod common;
+// The example handler, included once for the whole binary (see main.rs).
+use crate::example as common;
 
 fn uri() -> http::Uri {
     "http://localhost/mcp".parse().unwrap()

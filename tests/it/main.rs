@@ -1,4 +1,22 @@
-//! Integration tests: one binary, one module per area.
+//! Integration tests of the Streamable HTTP transport, through the public API only: one
+//! module per area, all in one test binary.
 
+#[path = "../../examples/common/mod.rs"]
+mod example;
+
+mod batch;
 #[cfg(feature = "client")]
 mod client;
+mod get_stream;
+mod guard;
+mod in_flight;
+mod mount;
+mod post;
+mod response_mode;
+mod resume;
+mod send_sync;
+mod sessions;
+mod socket;
+mod stateless;
+mod support;
+mod versions;
