@@ -15,7 +15,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, so idle expiry follows a paused clock in tests.
+use tokio::time::Instant;
 
 use futures_util::future::AbortHandle;
 use serde_json::Value;
