@@ -118,6 +118,20 @@ impl ErrorObject {
         self.data = Some(data);
         self
     }
+
+    /// Reads an error object leniently (a missing `message` reads as empty); `None` without an
+    /// integer `code`.
+    pub(crate) fn from_value_lenient(v: &Value) -> Option<Self> {
+        Some(Self {
+            code: v.get("code")?.as_i64()?,
+            message: v
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            data: v.get("data").cloned(),
+        })
+    }
 }
 
 impl fmt::Display for ErrorObject {

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
+use crate::jsonrpc::ErrorObject;
 use http::StatusCode;
-use serde_json::Value;
 
 use crate::BoxError;
 
@@ -80,7 +80,7 @@ pub struct ClientError {
     kind: ErrorKind,
     message: Option<String>,
     status: Option<StatusCode>,
-    rpc: Option<RpcError>,
+    rpc: Option<ErrorObject>,
     source: Option<BoxError>,
 }
 
@@ -114,7 +114,7 @@ impl ClientError {
         self
     }
 
-    pub(crate) fn with_rpc(mut self, rpc: RpcError) -> Self {
+    pub(crate) fn with_rpc(mut self, rpc: ErrorObject) -> Self {
         self.rpc = Some(rpc);
         self
     }
@@ -134,7 +134,7 @@ impl ClientError {
     /// The JSON-RPC error the server answered with ([`ErrorKind::Rpc`]), or found in the body of
     /// an HTTP error response.
     #[must_use]
-    pub fn rpc_error(&self) -> Option<&RpcError> {
+    pub fn rpc_error(&self) -> Option<&ErrorObject> {
         self.rpc.as_ref()
     }
 }
@@ -182,93 +182,3 @@ impl std::error::Error for ClientError {
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
-
-/// A JSON-RPC error object: `{code, message, data?}`.
-///
-/// Returned by the server inside [`ClientError::rpc_error`], and by a
-/// [request handler](super::StreamableHttpClientBuilder::request_handler) to refuse a request
-/// from the server.
-///
-/// # Example
-///
-/// ```
-/// use mcp_tower::client::RpcError;
-///
-/// let err = RpcError::new(-32601, "method not found");
-/// assert_eq!(err.code(), -32601);
-/// assert_eq!(err.to_value()["message"], "method not found");
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct RpcError {
-    code: i64,
-    message: String,
-    data: Option<Value>,
-}
-
-impl RpcError {
-    /// An error with a code and a message.
-    #[must_use]
-    pub fn new(code: i64, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            data: None,
-        }
-    }
-
-    /// Attaches the optional `data` member.
-    #[must_use]
-    pub fn with_data(mut self, data: Value) -> Self {
-        self.data = Some(data);
-        self
-    }
-
-    /// The error code (for example `-32602`, invalid params).
-    #[must_use]
-    pub fn code(&self) -> i64 {
-        self.code
-    }
-
-    /// The error message.
-    #[must_use]
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// The `data` member, if any.
-    #[must_use]
-    pub fn data(&self) -> Option<&Value> {
-        self.data.as_ref()
-    }
-
-    /// The error as a JSON object.
-    #[must_use]
-    pub fn to_value(&self) -> Value {
-        let mut v = serde_json::json!({ "code": self.code, "message": self.message });
-        if let Some(data) = &self.data {
-            v["data"] = data.clone();
-        }
-        v
-    }
-
-    /// Reads an error object; `None` if it has no integer `code`.
-    pub(crate) fn from_value(v: &Value) -> Option<Self> {
-        Some(Self {
-            code: v.get("code")?.as_i64()?,
-            message: v
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            data: v.get("data").cloned(),
-        })
-    }
-}
-
-impl fmt::Display for RpcError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (code {})", self.message, self.code)
-    }
-}
-
-impl std::error::Error for RpcError {}

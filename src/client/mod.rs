@@ -125,9 +125,11 @@ mod error;
 mod event_source;
 mod streamable;
 
+/// The JSON-RPC error object, shared with the server side of the crate.
+pub use crate::jsonrpc::ErrorObject;
 pub use backoff::{Backoff, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY};
 pub use body::ClientBody;
-pub use error::{ClientError, ErrorKind, RpcError};
+pub use error::{ClientError, ErrorKind};
 pub use event_source::{CloseHandle, EventSource, DEFAULT_CONNECT_TIMEOUT};
 pub use streamable::{
     Call, ServerMessage, ServerRequest, ServerStream, StreamableHttpClient,

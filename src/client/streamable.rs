@@ -16,8 +16,9 @@ use tower::{Service, ServiceExt as _};
 
 use super::backoff::Backoff;
 use super::body::{byte_stream, read_to_end, ClientBody};
-use super::error::{ClientError, ErrorKind, RpcError};
+use super::error::{ClientError, ErrorKind};
 use super::event_source::{media_type_is, EventSource, DEFAULT_CONNECT_TIMEOUT};
+use crate::jsonrpc::ErrorObject;
 use crate::protocol::{ProtocolVersion, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 use crate::sse::DEFAULT_MAX_EVENT_SIZE;
 use crate::BoxError;
@@ -26,7 +27,8 @@ const ACCEPT_POST: &str = "application/json, text/event-stream";
 /// Largest HTTP error body read to find a JSON-RPC error in it.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-type Handler = dyn Fn(ServerRequest) -> BoxFuture<'static, Result<Value, RpcError>> + Send + Sync;
+type Handler =
+    dyn Fn(ServerRequest) -> BoxFuture<'static, Result<Value, ErrorObject>> + Send + Sync;
 type Listener = dyn Fn(ServerMessage) + Send + Sync;
 
 /// A request the server sent to the client (`sampling/createMessage`, `roots/list`,
@@ -210,7 +212,8 @@ impl<S> StreamableHttpClientBuilder<S> {
     /// with `-32601` (method not found).
     ///
     /// ```
-    /// # use mcp_tower::client::{StreamableHttpClient, RpcError, ClientBody};
+    /// # use mcp_tower::client::{StreamableHttpClient, ClientBody};
+    /// # use mcp_tower::jsonrpc::ErrorObject;
     /// # let service = tower::service_fn(|_: http::Request<ClientBody>| async {
     /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
     /// # });
@@ -224,7 +227,7 @@ impl<S> StreamableHttpClientBuilder<S> {
     ///                 "model": "none",
     ///             })),
     ///             "ping" => Ok(serde_json::json!({})),
-    ///             _ => Err(RpcError::new(-32601, "method not found")),
+    ///             _ => Err(ErrorObject::new(-32601, "method not found")),
     ///         }
     ///     })
     ///     .build();
@@ -233,7 +236,7 @@ impl<S> StreamableHttpClientBuilder<S> {
     pub fn request_handler<F, Fut>(mut self, handler: F) -> Self
     where
         F: Fn(ServerRequest) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Value, RpcError>> + Send + 'static,
+        Fut: Future<Output = Result<Value, ErrorObject>> + Send + 'static,
     {
         self.config.handler = Some(Arc::new(move |req| Box::pin(handler(req))));
         self
@@ -762,14 +765,14 @@ where
         let outcome = match &self.inner.config.handler {
             Some(handler) => handler(request).await,
             None if request.method == "ping" => Ok(json!({})),
-            None => Err(RpcError::new(
+            None => Err(ErrorObject::new(
                 -32601,
                 format!("method not found: {}", request.method),
             )),
         };
         let reply = match outcome {
             Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
-            Err(error) => json!({ "jsonrpc": "2.0", "id": id, "error": error.to_value() }),
+            Err(error) => json!({ "jsonrpc": "2.0", "id": id, "error": error }),
         };
         let session = self.session();
         self.send(&reply, &self.session_headers(&session)).await
@@ -788,7 +791,7 @@ where
     {
         if let Some(rpc) = serde_json::from_slice::<Value>(&body)
             .ok()
-            .and_then(|v| v.get("error").and_then(RpcError::from_value))
+            .and_then(|v| v.get("error").and_then(ErrorObject::from_value_lenient))
         {
             err = err.with_rpc(rpc);
         }
@@ -986,7 +989,7 @@ fn response_outcome(value: &Value) -> Result<Value, ClientError> {
     if let Some(result) = value.get("result") {
         return Ok(result.clone());
     }
-    match value.get("error").and_then(RpcError::from_value) {
+    match value.get("error").and_then(ErrorObject::from_value_lenient) {
         Some(rpc) => Err(ClientError::new(ErrorKind::Rpc).with_rpc(rpc)),
         None => Err(ClientError::msg(
             ErrorKind::Protocol,

@@ -683,13 +683,13 @@ async fn json_replies_and_json_rpc_errors() {
     );
     let err = client.request("tools/call", None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Rpc);
-    assert_eq!(err.rpc_error().unwrap().code(), -32602);
+    assert_eq!(err.rpc_error().unwrap().code, -32602);
     let err = client.request("x", None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Protocol, "response to another id");
     let err = client.request("y", None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Status);
     assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
-    assert_eq!(err.rpc_error().unwrap().code(), -32600);
+    assert_eq!(err.rpc_error().unwrap().code, -32600);
     for seen in &script.seen()[2..] {
         assert_eq!(seen.headers["mcp-session-id"], "s");
         assert_eq!(seen.headers["mcp-protocol-version"], "2025-06-18");

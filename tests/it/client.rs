@@ -93,7 +93,7 @@ where
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Rpc);
-    assert_eq!(err.rpc_error().unwrap().code(), -32602);
+    assert_eq!(err.rpc_error().unwrap().code, -32602);
 
     client.close().await.unwrap();
 }
