@@ -11,6 +11,7 @@ mod get_stream;
 mod guard;
 mod in_flight;
 mod mount;
+mod no_panic;
 mod post;
 mod response_mode;
 mod resume;
