@@ -4,6 +4,8 @@
 //! related stays in the transport.
 #![allow(dead_code)]
 
+pub(crate) mod serve;
+
 use std::convert::Infallible;
 use std::time::Duration;
 

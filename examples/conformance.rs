@@ -1,0 +1,726 @@
+//! The server the official MCP conformance suite (`@modelcontextprotocol/conformance`) expects:
+//! the "everything server" surface, written as one `McpLayer` handler.
+//!
+//! ```text
+//! cargo run --example conformance -- --port 3001   # or PORT=3001; --port 0 picks a free port
+//! npx @modelcontextprotocol/conformance server --url http://127.0.0.1:3001/mcp --suite all
+//! ```
+//!
+//! It is also the largest example of a handler for this crate:
+//!
+//! - one async function per MCP method, dispatched on [`McpRequest::method`], with typed params
+//!   ([`McpRequest::parse_params`]) and typed results (`serde::Serialize` structs);
+//! - messages related to a request — logs, progress — sent through its [`RequestContext`] while
+//!   it runs (the transport turns the reply into an SSE stream for them);
+//! - per-session state (the log level, resource subscriptions) kept in the [`Session`];
+//! - messages unrelated to any request (resource updates) sent from a background task through
+//!   the [`Sessions`] registry.
+//!
+//! Names are exact: the suite calls `test_simple_text`, reads `test://static-text`, gets
+//! `test_simple_prompt`, and so on.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use mcp_tower::jsonrpc::{code, ErrorObject};
+use mcp_tower::{
+    BoxError, LogLevel, McpLayer, McpRequest, McpResponse, RequestContext, Session, Sessions,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tower::ServiceBuilder;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let port = common::serve::port_from_args(3001)?;
+    let layer = McpLayer::new();
+    tokio::spawn(resources::announce_updates(layer.sessions()));
+    let mcp = ServiceBuilder::new().layer(layer).service_fn(handle);
+    common::serve::serve(mcp, port).await
+}
+
+/// What a method handler returns: a result, or a JSON-RPC error.
+type Outcome = Result<Value, ErrorObject>;
+
+/// The handler: one message in, its answer out.
+async fn handle(req: McpRequest) -> Result<McpResponse, Infallible> {
+    let outcome = match req.method() {
+        "initialize" => Ok(initialize(&req)),
+        "ping" => Ok(json!({})),
+        "logging/setLevel" => set_log_level(&req),
+        "tools/list" => Ok(json!({ "tools": tools::list() })),
+        "tools/call" => tools::call(&req).await,
+        "resources/list" => Ok(json!({ "resources": resources::list() })),
+        "resources/templates/list" => Ok(json!({ "resourceTemplates": resources::templates() })),
+        "resources/read" => resources::read(&req),
+        "resources/subscribe" => resources::subscribe(&req, true),
+        "resources/unsubscribe" => resources::subscribe(&req, false),
+        "prompts/list" => Ok(json!({ "prompts": prompts::list() })),
+        "prompts/get" => prompts::get(&req),
+        "completion/complete" => complete(&req),
+        // Notifications (`notifications/initialized`, `notifications/cancelled`, …) need no
+        // answer: the transport discards it.
+        _ if req.is_notification() => Ok(json!({})),
+        other => return Ok(McpResponse::method_not_found(other)),
+    };
+    Ok(outcome.map_or_else(McpResponse::error, McpResponse::result))
+}
+
+/// `initialize`: the transport has negotiated the protocol version already; echo it and say
+/// what this server offers.
+fn initialize(req: &McpRequest) -> Value {
+    json!({
+        "protocolVersion": req.protocol_version().as_str(),
+        "capabilities": {
+            "tools": {},
+            "resources": { "subscribe": true },
+            "prompts": {},
+            "logging": {},
+            "completions": {},
+        },
+        "serverInfo": { "name": "mcp-tower-conformance", "version": env!("CARGO_PKG_VERSION") },
+        "instructions": "The MCP conformance suite's everything-server surface.",
+    })
+}
+
+/// A `invalid params` (−32602) error.
+fn invalid_params(message: impl Into<String>) -> ErrorObject {
+    ErrorObject::new(code::INVALID_PARAMS, message)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logging: the level is per session.
+
+/// The least severe level the client wants to see, as set by `logging/setLevel`. Sessions that
+/// never set one get every message.
+#[derive(Clone, Copy)]
+struct MinLogLevel(LogLevel);
+
+#[derive(Deserialize)]
+struct SetLevelParams {
+    level: String,
+}
+
+/// `logging/setLevel`: remembers the level in the session.
+fn set_log_level(req: &McpRequest) -> Outcome {
+    let params: SetLevelParams = req.parse_params()?;
+    let level = LogLevel::parse(&params.level)
+        .ok_or_else(|| invalid_params(format!("unknown log level {:?}", params.level)))?;
+    if let Some(session) = req.session() {
+        session.insert(MinLogLevel(level));
+    }
+    Ok(json!({}))
+}
+
+/// Sends a log message related to the current request, if the session's level lets it through.
+fn log(ctx: &RequestContext, level: LogLevel, message: &str) {
+    let min = ctx
+        .session()
+        .and_then(Session::get::<MinLogLevel>)
+        .map_or(LogLevel::Debug, |MinLogLevel(level)| level);
+    if level >= min {
+        ctx.log(level, Some("conformance"), json!(message));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Content: what tools return and prompts hold.
+
+/// A 1×1 PNG.
+const PNG_BASE64: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
+/// One millisecond of silence: a 16-bit mono 8 kHz WAV.
+const WAV_BASE64: &str =
+    "UklGRjQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YRAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+/// One content block (`TextContent`, `ImageContent`, `AudioContent`, `EmbeddedResource`).
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Content {
+    Text {
+        text: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Image {
+        data: String,
+        mime_type: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Audio {
+        data: String,
+        mime_type: String,
+    },
+    Resource {
+        resource: ResourceContents,
+    },
+}
+
+impl Content {
+    fn text(text: impl Into<String>) -> Self {
+        Self::Text { text: text.into() }
+    }
+
+    fn png() -> Self {
+        Self::Image {
+            data: PNG_BASE64.into(),
+            mime_type: "image/png".into(),
+        }
+    }
+
+    fn wav() -> Self {
+        Self::Audio {
+            data: WAV_BASE64.into(),
+            mime_type: "audio/wav".into(),
+        }
+    }
+
+    fn resource(uri: &str, mime_type: &str, text: &str) -> Self {
+        Self::Resource {
+            resource: ResourceContents::text(uri, mime_type, text),
+        }
+    }
+}
+
+/// The contents of a resource: text or base64 `blob`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceContents {
+    uri: String,
+    mime_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blob: Option<String>,
+}
+
+impl ResourceContents {
+    fn text(uri: &str, mime_type: &str, text: &str) -> Self {
+        Self {
+            uri: uri.into(),
+            mime_type: mime_type.into(),
+            text: Some(text.into()),
+            blob: None,
+        }
+    }
+
+    fn blob(uri: &str, mime_type: &str, base64: &str) -> Self {
+        Self {
+            uri: uri.into(),
+            mime_type: mime_type.into(),
+            text: None,
+            blob: Some(base64.into()),
+        }
+    }
+}
+
+/// Serializes a result type. Result types are plain data, so this cannot fail.
+fn to_value(value: impl Serialize) -> Value {
+    serde_json::to_value(value).expect("result types serialize")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools.
+
+mod tools {
+    use super::*;
+
+    /// `tools/list`: every tool with a JSON Schema for its arguments.
+    pub(super) fn list() -> Value {
+        let no_args = json!({ "type": "object", "properties": {} });
+        json!([
+            tool("test_simple_text", "Returns a simple text.", &no_args),
+            tool("test_image_content", "Returns a PNG image.", &no_args),
+            tool("test_audio_content", "Returns a WAV clip.", &no_args),
+            tool(
+                "test_embedded_resource",
+                "Returns an embedded text resource.",
+                &no_args
+            ),
+            tool(
+                "test_multiple_content_types",
+                "Returns text, an image and an embedded resource.",
+                &no_args,
+            ),
+            tool(
+                "test_tool_with_logging",
+                "Sends three log messages while it runs.",
+                &no_args,
+            ),
+            tool(
+                "test_tool_with_progress",
+                "Reports progress 0, 50 and 100 of 100 while it runs.",
+                &no_args,
+            ),
+            tool(
+                "test_error_handling",
+                "Always fails, as a tool error.",
+                &no_args
+            ),
+            tool(
+                "json_schema_2020_12_tool",
+                "Tool with JSON Schema 2020-12 features.",
+                &json_schema_2020_12(),
+            ),
+        ])
+    }
+
+    fn tool(name: &str, description: &str, input_schema: &Value) -> Value {
+        json!({ "name": name, "description": description, "inputSchema": input_schema })
+    }
+
+    /// An input schema that uses the 2020-12 vocabulary (`$schema`, `$defs` with an
+    /// `$anchor`, composition, conditionals): clients must receive it unchanged.
+    fn json_schema_2020_12() -> Value {
+        json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "$defs": {
+                "address": {
+                    "$anchor": "addressDef",
+                    "type": "object",
+                    "properties": {
+                        "street": { "type": "string" },
+                        "city": { "type": "string" },
+                    },
+                },
+            },
+            "properties": {
+                "name": { "type": "string" },
+                "address": { "$ref": "#/$defs/address" },
+                "contactMethod": { "type": "string", "enum": ["phone", "email"] },
+                "phone": { "type": "string" },
+                "email": { "type": "string" },
+            },
+            "allOf": [{ "anyOf": [{ "required": ["phone"] }, { "required": ["email"] }] }],
+            "if": {
+                "properties": { "contactMethod": { "const": "phone" } },
+                "required": ["contactMethod"],
+            },
+            "then": { "required": ["phone"] },
+            "else": { "required": ["email"] },
+            "additionalProperties": false,
+        })
+    }
+
+    #[derive(Deserialize)]
+    struct CallToolParams {
+        name: String,
+        #[serde(default)]
+        arguments: Option<Value>,
+    }
+
+    /// A `CallToolResult`.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct CallToolResult {
+        content: Vec<Content>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        is_error: bool,
+    }
+
+    impl CallToolResult {
+        fn new(content: Vec<Content>) -> Self {
+            Self {
+                content,
+                is_error: false,
+            }
+        }
+
+        fn text(text: impl Into<String>) -> Self {
+            Self::new(vec![Content::text(text)])
+        }
+    }
+
+    /// A failed tool run. It is reported as a result with `isError: true` (not as a JSON-RPC
+    /// error), so that the model sees what went wrong.
+    struct ToolError(String);
+
+    impl From<ToolError> for CallToolResult {
+        fn from(ToolError(message): ToolError) -> Self {
+            Self {
+                content: vec![Content::text(message)],
+                is_error: true,
+            }
+        }
+    }
+
+    type ToolOutcome = Result<CallToolResult, ToolError>;
+
+    /// Reads a tool's arguments into `T` (missing arguments read as `{}`).
+    fn arguments<T: DeserializeOwned>(arguments: Option<Value>) -> Result<T, ToolError> {
+        serde_json::from_value(arguments.unwrap_or_else(|| json!({})))
+            .map_err(|e| ToolError(format!("invalid arguments: {e}")))
+    }
+
+    /// `tools/call`: runs the named tool. An unknown tool is a protocol error; a failing tool is
+    /// a result with `isError`.
+    pub(super) async fn call(req: &McpRequest) -> Outcome {
+        let CallToolParams { name, arguments } = req.parse_params()?;
+        let ctx = req.context();
+        let outcome = match name.as_str() {
+            "test_simple_text" => Ok(CallToolResult::text(
+                "This is a simple text response for testing.",
+            )),
+            "test_image_content" => Ok(CallToolResult::new(vec![Content::png()])),
+            "test_audio_content" => Ok(CallToolResult::new(vec![Content::wav()])),
+            "test_embedded_resource" => Ok(CallToolResult::new(vec![Content::resource(
+                "test://embedded-resource",
+                "text/plain",
+                "This is an embedded resource content.",
+            )])),
+            "test_multiple_content_types" => Ok(multiple_content_types()),
+            "test_tool_with_logging" => Ok(with_logging(ctx).await),
+            "test_tool_with_progress" => Ok(with_progress(ctx).await),
+            "test_error_handling" => Err(ToolError(
+                "This tool intentionally returns an error for testing".into(),
+            )),
+            "json_schema_2020_12_tool" => json_schema_tool(arguments),
+            _ => return Err(invalid_params(format!("unknown tool: {name}"))),
+        };
+        Ok(to_value(outcome.unwrap_or_else(CallToolResult::from)))
+    }
+
+    fn multiple_content_types() -> CallToolResult {
+        CallToolResult::new(vec![
+            Content::text("Multiple content types test:"),
+            Content::png(),
+            Content::resource(
+                "test://mixed-content-resource",
+                "application/json",
+                r#"{"test":"data","value":123}"#,
+            ),
+        ])
+    }
+
+    /// Sends three log messages, 50 ms apart, on the call's own stream, then answers.
+    async fn with_logging(ctx: &RequestContext) -> CallToolResult {
+        log(ctx, LogLevel::Info, "Tool execution started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        log(ctx, LogLevel::Info, "Tool processing data");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        log(ctx, LogLevel::Info, "Tool execution completed");
+        CallToolResult::text("Tool with logging executed successfully")
+    }
+
+    /// Reports progress 0, 50 and 100 (of 100), 50 ms apart. `ctx.progress` does nothing when
+    /// the client sent no progress token.
+    async fn with_progress(ctx: &RequestContext) -> CallToolResult {
+        for step in [0.0, 50.0, 100.0] {
+            if step > 0.0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            ctx.progress(step, Some(100.0), None);
+        }
+        CallToolResult::text("Tool with progress executed successfully")
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ContactArgs {
+        name: Option<String>,
+        contact_method: Option<String>,
+    }
+
+    /// Accepts what its 2020-12 schema describes and says what it got.
+    fn json_schema_tool(args: Option<Value>) -> ToolOutcome {
+        let ContactArgs {
+            name,
+            contact_method,
+        } = arguments(args)?;
+        Ok(CallToolResult::text(format!(
+            "name: {}, contact method: {}",
+            name.as_deref().unwrap_or("(none)"),
+            contact_method.as_deref().unwrap_or("(none)"),
+        )))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resources.
+
+mod resources {
+    use super::*;
+
+    pub(super) const STATIC_TEXT: &str = "test://static-text";
+    pub(super) const STATIC_BINARY: &str = "test://static-binary";
+    pub(super) const WATCHED: &str = "test://watched-resource";
+    const TEMPLATE: &str = "test://template/{id}/data";
+
+    /// `resources/list`.
+    pub(super) fn list() -> Value {
+        json!([
+            {
+                "uri": STATIC_TEXT,
+                "name": "static-text",
+                "description": "A static text resource.",
+                "mimeType": "text/plain",
+            },
+            {
+                "uri": STATIC_BINARY,
+                "name": "static-binary",
+                "description": "A static PNG image.",
+                "mimeType": "image/png",
+            },
+            {
+                "uri": WATCHED,
+                "name": "watched-resource",
+                "description": "A resource that subscribers hear about every 3 seconds.",
+                "mimeType": "text/plain",
+            },
+        ])
+    }
+
+    /// `resources/templates/list`.
+    pub(super) fn templates() -> Value {
+        json!([{
+            "uriTemplate": TEMPLATE,
+            "name": "template-data",
+            "description": "Data for any id.",
+            "mimeType": "application/json",
+        }])
+    }
+
+    #[derive(Deserialize)]
+    struct UriParams {
+        uri: String,
+    }
+
+    /// `resources/read`.
+    pub(super) fn read(req: &McpRequest) -> Outcome {
+        let UriParams { uri } = req.parse_params()?;
+        let contents = match uri.as_str() {
+            STATIC_TEXT => ResourceContents::text(
+                &uri,
+                "text/plain",
+                "This is the content of the static text resource.",
+            ),
+            STATIC_BINARY => ResourceContents::blob(&uri, "image/png", PNG_BASE64),
+            WATCHED => ResourceContents::text(&uri, "text/plain", "Watched resource content."),
+            _ => match template_id(&uri) {
+                Some(id) => {
+                    let data = json!({ "id": id, "data": format!("Data for ID: {id}") });
+                    ResourceContents::text(&uri, "application/json", &data.to_string())
+                }
+                None => {
+                    return Err(ErrorObject::new(RESOURCE_NOT_FOUND, "Resource not found")
+                        .with_data(json!({ "uri": uri })))
+                }
+            },
+        };
+        Ok(json!({ "contents": [contents] }))
+    }
+
+    /// The error code MCP uses for an unknown resource.
+    const RESOURCE_NOT_FOUND: i64 = -32002;
+
+    /// The `{id}` of a URI matching `test://template/{id}/data`.
+    fn template_id(uri: &str) -> Option<&str> {
+        let id = uri
+            .strip_prefix("test://template/")?
+            .strip_suffix("/data")?;
+        (!id.is_empty() && !id.contains('/')).then_some(id)
+    }
+
+    /// The resource URIs a session subscribed to.
+    #[derive(Clone, Default)]
+    struct Subscriptions(BTreeSet<String>);
+
+    /// `resources/subscribe` (`on`) and `resources/unsubscribe`.
+    pub(super) fn subscribe(req: &McpRequest, on: bool) -> Outcome {
+        let UriParams { uri } = req.parse_params()?;
+        let session = req
+            .session()
+            .ok_or_else(|| invalid_params("subscriptions need a session"))?;
+        session.update(|Subscriptions(uris)| {
+            if on {
+                uris.insert(uri);
+            } else {
+                uris.remove(&uri);
+            }
+        });
+        Ok(json!({}))
+    }
+
+    /// Every 3 seconds, tells each session subscribed to the watched resource that it changed.
+    /// The notification is unrelated to any request: it goes to the session's GET stream, or
+    /// waits in the session's queue until the client opens one.
+    pub(super) async fn announce_updates(sessions: Sessions) {
+        let mut tick = tokio::time::interval(Duration::from_secs(3));
+        loop {
+            tick.tick().await;
+            for session in sessions.list() {
+                let subscribed = session
+                    .get::<Subscriptions>()
+                    .is_some_and(|Subscriptions(uris)| uris.contains(WATCHED));
+                if subscribed {
+                    session.notify(
+                        "notifications/resources/updated",
+                        Some(json!({ "uri": WATCHED })),
+                    );
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prompts.
+
+mod prompts {
+    use super::*;
+
+    /// `prompts/list`.
+    pub(super) fn list() -> Value {
+        json!([
+            {
+                "name": "test_simple_prompt",
+                "description": "A prompt without arguments.",
+            },
+            {
+                "name": "test_prompt_with_arguments",
+                "description": "A prompt with two required arguments.",
+                "arguments": [
+                    { "name": "arg1", "description": "First argument", "required": true },
+                    { "name": "arg2", "description": "Second argument", "required": true },
+                ],
+            },
+            {
+                "name": "test_prompt_with_embedded_resource",
+                "description": "A prompt that embeds a resource.",
+                "arguments": [
+                    { "name": "resourceUri", "description": "URI to embed", "required": true },
+                ],
+            },
+            {
+                "name": "test_prompt_with_image",
+                "description": "A prompt with an image.",
+            },
+        ])
+    }
+
+    #[derive(Deserialize)]
+    struct GetPromptParams {
+        name: String,
+        #[serde(default)]
+        arguments: Option<Value>,
+    }
+
+    #[derive(Deserialize)]
+    struct TwoArgs {
+        arg1: String,
+        arg2: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct EmbedArgs {
+        resource_uri: String,
+    }
+
+    /// A `PromptMessage` from the user.
+    #[derive(Serialize)]
+    struct Message {
+        role: &'static str,
+        content: Content,
+    }
+
+    fn user(content: Content) -> Message {
+        Message {
+            role: "user",
+            content,
+        }
+    }
+
+    /// Reads prompt arguments into `T`; a missing required argument is an invalid-params error.
+    fn arguments<T: DeserializeOwned>(arguments: Option<Value>) -> Result<T, ErrorObject> {
+        serde_json::from_value(arguments.unwrap_or_else(|| json!({})))
+            .map_err(|e| invalid_params(format!("invalid prompt arguments: {e}")))
+    }
+
+    /// `prompts/get`.
+    pub(super) fn get(req: &McpRequest) -> Outcome {
+        let GetPromptParams {
+            name,
+            arguments: args,
+        } = req.parse_params()?;
+        let messages = match name.as_str() {
+            "test_simple_prompt" => {
+                vec![user(Content::text("This is a simple prompt for testing."))]
+            }
+            "test_prompt_with_arguments" => {
+                let TwoArgs { arg1, arg2 } = arguments(args)?;
+                vec![user(Content::text(format!(
+                    "Prompt with arguments: arg1='{arg1}', arg2='{arg2}'"
+                )))]
+            }
+            "test_prompt_with_embedded_resource" => {
+                let EmbedArgs { resource_uri } = arguments(args)?;
+                vec![
+                    user(Content::resource(
+                        &resource_uri,
+                        "text/plain",
+                        "Embedded resource content for testing.",
+                    )),
+                    user(Content::text("Please process the embedded resource above.")),
+                ]
+            }
+            "test_prompt_with_image" => vec![
+                user(Content::png()),
+                user(Content::text("Please analyze the image above.")),
+            ],
+            _ => return Err(invalid_params(format!("unknown prompt: {name}"))),
+        };
+        Ok(json!({ "messages": messages }))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completion.
+
+#[derive(Deserialize)]
+struct CompleteParams {
+    #[serde(rename = "ref")]
+    reference: CompleteRef,
+    argument: CompleteArgument,
+}
+
+#[derive(Deserialize)]
+struct CompleteRef {
+    #[serde(rename = "type")]
+    kind: String,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CompleteArgument {
+    name: String,
+    value: String,
+}
+
+/// `completion/complete`: suggestions for `arg1` of `test_prompt_with_arguments`, none for
+/// anything else.
+fn complete(req: &McpRequest) -> Outcome {
+    const ARG1_VALUES: [&str; 4] = ["paris", "park", "party", "test"];
+    let CompleteParams {
+        reference,
+        argument,
+    } = req.parse_params()?;
+    let known = reference.kind == "ref/prompt"
+        && reference.name.as_deref() == Some("test_prompt_with_arguments")
+        && argument.name == "arg1";
+    let values: Vec<&str> = if known {
+        ARG1_VALUES
+            .into_iter()
+            .filter(|v| v.starts_with(&argument.value))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(json!({
+        "completion": { "values": values, "total": values.len(), "hasMore": false },
+    }))
+}
