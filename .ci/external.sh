@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# External checks: the official MCP conformance suite and the official SDK clients, run against
+# the crate's example servers on loopback ports.
+#
+#   .ci/external.sh [conformance] [interop]     (no argument: both)
+#
+# 1. installs Node.js 22 from the npm registry (the `node` package; the system Node is too old
+#    for the suite), the conformance suite at two pinned versions, the TypeScript SDK and, in a
+#    virtual environment, the Python SDK: all under .ci/cache/ (git-ignored), reused while the
+#    pinned versions match;
+# 2. builds examples/conformance.rs and examples/server.rs;
+# 3. runs `conformance server --suite all` (0.1.16) and `--requirements 2025-11-25`
+#    (0.2.0-alpha.12) against the conformance example, and fails on any FAILURE, on a wrong
+#    scenario count, or on a transport WARNING not explained in
+#    .ci/conformance-expected-warnings.txt;
+# 4. runs tests/interop/ts/client.mjs and tests/interop/python/client.py against the example
+#    server.
+#
+# Environment: EXTERNAL_CHECKS_PROFILE=release builds the examples in release mode (default:
+# debug, which reuses what `cargo test` built).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE="$ROOT/.ci/cache"
+RUN="$CACHE/run" # logs and results of this run
+
+NODE_VERSION=22.23.3
+CONFORMANCE_STABLE=0.1.16
+CONFORMANCE_ALPHA=0.2.0-alpha.12
+STABLE_SCENARIOS=32 # `--suite all`: 30 active + 2 pending
+ALPHA_SCENARIOS=33  # `--requirements 2025-11-25`: 30 scored + 3 not scored
+PROFILE=${EXTERNAL_CHECKS_PROFILE:-debug}
+
+START=$SECONDS
+step() { echo "==> [$((SECONDS - START))s] $*"; }
+fail() {
+	echo "==> FAILED: $*" >&2
+	exit 1
+}
+
+want_conformance=1
+want_interop=1
+if (($# > 0)); then
+	want_conformance=0
+	want_interop=0
+	for arg in "$@"; do
+		case "$arg" in
+		conformance) want_conformance=1 ;;
+		interop) want_interop=1 ;;
+		*) fail "unknown argument '$arg' (expected: conformance, interop)" ;;
+		esac
+	done
+fi
+
+mkdir -p "$CACHE"
+rm -rf "$RUN"
+mkdir -p "$RUN"
+NPM=(npm --cache "$CACHE/npm" --prefer-offline --no-audit --no-fund --loglevel=error)
+
+# --- installs ---------------------------------------------------------------------------------
+
+NODE="$CACHE/node22/node_modules/.bin/node"
+if [[ -x "$NODE" && "$("$NODE" --version)" == "v$NODE_VERSION" ]]; then
+	step "node $NODE_VERSION: cached"
+else
+	step "installing node@$NODE_VERSION from the npm registry (system node: $(node --version 2>/dev/null || echo none))"
+	rm -rf "$CACHE/node22"
+	mkdir -p "$CACHE/node22"
+	"${NPM[@]}" install --prefix "$CACHE/node22" "node@$NODE_VERSION" >/dev/null
+	[[ "$("$NODE" --version)" == "v$NODE_VERSION" ]] || fail "node@$NODE_VERSION did not install a working node"
+fi
+# npm and the suite run on Node 22 from here on.
+export PATH="$CACHE/node22/node_modules/.bin:$PATH"
+
+# Installs npm package $2 at version $3 into $CACHE/$1, unless that version is already there.
+install_npm_pinned() {
+	local dir="$CACHE/$1" package=$2 version=$3 have
+	have=$("$NODE" -p "require('$dir/node_modules/$package/package.json').version" 2>/dev/null || true)
+	if [[ "$have" == "$version" ]]; then
+		step "$package@$version: cached"
+		return
+	fi
+	step "installing $package@$version"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	echo '{"private": true}' >"$dir/package.json"
+	"${NPM[@]}" install --prefix "$dir" "$package@$version" >/dev/null
+}
+
+if ((want_conformance)); then
+	install_npm_pinned "conformance-$CONFORMANCE_STABLE" @modelcontextprotocol/conformance "$CONFORMANCE_STABLE"
+	install_npm_pinned "conformance-$CONFORMANCE_ALPHA" @modelcontextprotocol/conformance "$CONFORMANCE_ALPHA"
+fi
+
+if ((want_interop)); then
+	# TypeScript SDK: exactly what tests/interop/ts/package-lock.json says.
+	ts_dir="$CACHE/interop-ts"
+	ts_key=$(sha256sum "$ROOT/tests/interop/ts/package-lock.json" | cut -d' ' -f1)
+	if [[ "$(cat "$ts_dir/.key" 2>/dev/null)" == "$ts_key" ]]; then
+		step "TypeScript SDK (tests/interop/ts/package-lock.json): cached"
+	else
+		step "installing the TypeScript SDK from tests/interop/ts/package-lock.json (npm ci)"
+		rm -rf "$ts_dir"
+		mkdir -p "$ts_dir"
+		cp "$ROOT/tests/interop/ts/package.json" "$ROOT/tests/interop/ts/package-lock.json" "$ts_dir/"
+		"${NPM[@]}" ci --prefix "$ts_dir" >/dev/null
+		echo "$ts_key" >"$ts_dir/.key"
+	fi
+	# Node resolves client.mjs's imports from a node_modules beside it.
+	ln -sfn "$ts_dir/node_modules" "$ROOT/tests/interop/ts/node_modules"
+
+	# Python SDK: a virtual environment with tests/interop/python/requirements.txt.
+	venv="$CACHE/venv"
+	py_key=$({
+		python3 --version
+		cat "$ROOT/tests/interop/python/requirements.txt"
+	} | sha256sum | cut -d' ' -f1)
+	if [[ "$(cat "$venv/.key" 2>/dev/null)" == "$py_key" ]]; then
+		step "Python SDK venv (tests/interop/python/requirements.txt): cached"
+	else
+		step "creating the Python venv with tests/interop/python/requirements.txt ($(python3 --version))"
+		rm -rf "$venv"
+		python3 -m venv "$venv"
+		"$venv/bin/pip" install --quiet --disable-pip-version-check --cache-dir "$CACHE/pip" \
+			-r "$ROOT/tests/interop/python/requirements.txt"
+		echo "$py_key" >"$venv/.key"
+	fi
+fi
+
+# --- build ------------------------------------------------------------------------------------
+
+cargo_profile=()
+[[ "$PROFILE" == release ]] && cargo_profile=(--release)
+step "building the examples (cargo build ${cargo_profile[*]} --example conformance --example server)"
+(cd "$ROOT" && cargo build --quiet "${cargo_profile[@]}" --example conformance --example server)
+EXAMPLES="$ROOT/target/$PROFILE/examples"
+
+# --- servers ----------------------------------------------------------------------------------
+
+PIDS=()
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# Starts example $1 with `--port $2`, logging to $RUN/$1.log; waits for its "listening on URL"
+# line and puts the URL in $SERVER_URL.
+start_server() {
+	local name=$1 port=$2 log="$RUN/$1.log" i
+	"$EXAMPLES/$name" --port "$port" >"$log" 2>&1 &
+	PIDS+=($!)
+	for ((i = 0; i < 100; i++)); do
+		SERVER_URL=$(grep -o 'http://[^ ]*/mcp' "$log" 2>/dev/null | head -n1 || true)
+		[[ -n "$SERVER_URL" ]] && return
+		kill -0 "${PIDS[-1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$log" >&2
+	fail "example '$name' did not start"
+}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# --- conformance ------------------------------------------------------------------------------
+
+status=0
+
+# Runs suite version $1 with the CLI arguments that follow; then judges its results.
+run_suite() {
+	local version=$1 expected=$2
+	shift 2
+	local out="$RUN/conformance-$version" log="$RUN/conformance-$version.log" rc=0
+	step "conformance $version: conformance server --url $SERVER_URL $*"
+	timeout 600 "$NODE" "$CACHE/conformance-$version/node_modules/@modelcontextprotocol/conformance/dist/index.js" \
+		server --url "$SERVER_URL" "$@" -o "$out" >"$log" 2>&1 || rc=$?
+	# The suite's own summary: one line per scenario, then `Total: P passed, F failed`.
+	sed -n '/=== SUMMARY ===/,$p' "$log" | grep -v '^$' | grep -v '=== SUMMARY ===' || true
+	if [[ ! -d "$out" ]]; then
+		tail -n 30 "$log" >&2
+		echo "==> conformance $version wrote no results (exit $rc)" >&2
+		status=1
+		return
+	fi
+	step "conformance $version: judging checks (failures, transport warnings, scenario count)"
+	python3 "$ROOT/.ci/conformance_report.py" --version "$version" --results "$out" \
+		--expected-scenarios "$expected" \
+		--expected-warnings "$ROOT/.ci/conformance-expected-warnings.txt" || status=1
+	if ((rc != 0)); then
+		echo "==> conformance $version exited with status $rc (full log: $log)" >&2
+		status=1
+	fi
+}
+
+if ((want_conformance)); then
+	step "starting examples/conformance.rs on a free port"
+	start_server conformance 0
+	run_suite "$CONFORMANCE_STABLE" "$STABLE_SCENARIOS" --suite all
+	run_suite "$CONFORMANCE_ALPHA" "$ALPHA_SCENARIOS" --requirements 2025-11-25
+fi
+
+# --- interop ----------------------------------------------------------------------------------
+
+if ((want_interop)); then
+	step "starting examples/server.rs on a free port"
+	start_server server "$(free_port)"
+
+	step "TypeScript SDK client (tests/interop/ts/client.mjs) against $SERVER_URL"
+	timeout 120 "$NODE" "$ROOT/tests/interop/ts/client.mjs" "$SERVER_URL" || status=1
+
+	step "Python SDK client (tests/interop/python/client.py) against $SERVER_URL"
+	timeout 120 "$CACHE/venv/bin/python" "$ROOT/tests/interop/python/client.py" "$SERVER_URL" || status=1
+fi
+
+if ((status != 0)); then
+	fail "external checks (logs in ${RUN#"$ROOT"/})"
+fi
+step "external checks passed"
