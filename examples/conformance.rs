@@ -12,12 +12,16 @@
 //!   ([`McpRequest::parse_params`]) and typed results (`serde::Serialize` structs);
 //! - messages related to a request — logs, progress — sent through its [`RequestContext`] while
 //!   it runs (the transport turns the reply into an SSE stream for them);
+//! - requests to the client — sampling, elicitation — sent with [`RequestContext::request`] on
+//!   the call's own stream, the handler awaiting the client's answer;
+//! - SEP-1699 polling: [`RequestContext::close_sse_stream`] drops the connection mid-call, and
+//!   the client resumes the stream with `Last-Event-ID` (`test_reconnection`);
 //! - per-session state (the log level, resource subscriptions) kept in the [`Session`];
 //! - messages unrelated to any request (resource updates) sent from a background task through
 //!   the [`Sessions`] registry.
 //!
 //! Names are exact: the suite calls `test_simple_text`, reads `test://static-text`, gets
-//! `test_simple_prompt`, and so on.
+//! `test_simple_prompt`, and so on. `.ci/external.sh` runs the suite against this server.
 
 mod common;
 
@@ -27,7 +31,8 @@ use std::time::Duration;
 
 use mcp_tower::jsonrpc::{code, ErrorObject};
 use mcp_tower::{
-    BoxError, LogLevel, McpLayer, McpRequest, McpResponse, RequestContext, Session, Sessions,
+    BoxError, ClientRequestError, LogLevel, McpLayer, McpRequest, McpResponse, RequestContext,
+    Session, Sessions,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -378,6 +383,15 @@ mod tools {
             "test_error_handling" => Err(ToolError(
                 "This tool intentionally returns an error for testing".into(),
             )),
+            "test_sampling" => sampling(ctx, arguments).await,
+            "test_elicitation" => elicitation(ctx, arguments).await,
+            "test_elicitation_sep1034_defaults" => {
+                elicit(ctx, "Please review your details.", defaults_schema()).await
+            }
+            "test_elicitation_sep1330_enums" => {
+                elicit(ctx, "Please pick some options.", enums_schema()).await
+            }
+            "test_reconnection" => Ok(reconnection(ctx).await),
             "json_schema_2020_12_tool" => json_schema_tool(arguments),
             _ => return Err(invalid_params(format!("unknown tool: {name}"))),
         };
@@ -416,6 +430,167 @@ mod tools {
             ctx.progress(step, Some(100.0), None);
         }
         CallToolResult::text("Tool with progress executed successfully")
+    }
+
+    impl From<ClientRequestError> for ToolError {
+        fn from(error: ClientRequestError) -> Self {
+            Self(format!("the request to the client failed: {error}"))
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct SamplingArgs {
+        prompt: String,
+    }
+
+    /// The part of a `CreateMessageResult` this tool reads.
+    #[derive(Deserialize)]
+    struct CreateMessageResult {
+        content: Value,
+    }
+
+    /// Asks the client's model, through a `sampling/createMessage` request sent on this call's
+    /// stream, and waits for the answer. The transport refuses (and nothing is sent) if the
+    /// client did not declare the `sampling` capability.
+    async fn sampling(ctx: &RequestContext, args: Option<Value>) -> ToolOutcome {
+        let SamplingArgs { prompt } = arguments(args)?;
+        let params = json!({
+            "messages": [{ "role": "user", "content": { "type": "text", "text": prompt } }],
+            "maxTokens": 100,
+        });
+        let answer = ctx.request("sampling/createMessage", Some(params)).await?;
+        let CreateMessageResult { content } =
+            serde_json::from_value(answer).map_err(|e| ToolError(format!("bad answer: {e}")))?;
+        let text = content["text"].as_str().unwrap_or("(no text)");
+        Ok(CallToolResult::text(format!("LLM response: {text}")))
+    }
+
+    #[derive(Deserialize)]
+    struct ElicitationArgs {
+        message: String,
+    }
+
+    async fn elicitation(ctx: &RequestContext, args: Option<Value>) -> ToolOutcome {
+        let ElicitationArgs { message } = arguments(args)?;
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "username": { "type": "string", "description": "Your username" },
+                "email": { "type": "string", "format": "email", "description": "Your email" },
+            },
+            "required": ["username", "email"],
+        });
+        elicit(ctx, &message, schema).await
+    }
+
+    /// An `ElicitResult`: what the user did, and what they entered when they accepted.
+    #[derive(Deserialize)]
+    struct ElicitResult {
+        action: String,
+        #[serde(default)]
+        content: Option<Value>,
+    }
+
+    /// Asks the user to fill in a form (an `elicitation/create` request on this call's stream)
+    /// and reports what came back.
+    async fn elicit(ctx: &RequestContext, message: &str, schema: Value) -> ToolOutcome {
+        let params = json!({ "message": message, "requestedSchema": schema });
+        let answer = ctx.request("elicitation/create", Some(params)).await?;
+        let ElicitResult { action, content } =
+            serde_json::from_value(answer).map_err(|e| ToolError(format!("bad answer: {e}")))?;
+        let content = content.unwrap_or(Value::Null);
+        Ok(CallToolResult::text(format!(
+            "Elicitation completed: action={action}, content={content}"
+        )))
+    }
+
+    /// A form whose every field has a default (SEP-1034).
+    fn defaults_schema() -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "name": { "type": "string", "default": "John Doe" },
+                "age": { "type": "integer", "default": 30 },
+                "score": { "type": "number", "default": 95.5 },
+                "status": {
+                    "type": "string",
+                    "enum": ["active", "inactive", "pending"],
+                    "default": "active",
+                },
+                "verified": { "type": "boolean", "default": true },
+            },
+        })
+    }
+
+    /// A form with each kind of enum: single or multiple choice, with or without titles, and
+    /// the deprecated `enumNames` (SEP-1330).
+    fn enums_schema() -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "untitledSingle": { "type": "string", "enum": ["option1", "option2", "option3"] },
+                "titledSingle": {
+                    "type": "string",
+                    "oneOf": [
+                        { "const": "value1", "title": "First Option" },
+                        { "const": "value2", "title": "Second Option" },
+                        { "const": "value3", "title": "Third Option" },
+                    ],
+                },
+                "legacyEnum": {
+                    "type": "string",
+                    "enum": ["opt1", "opt2", "opt3"],
+                    "enumNames": ["Option One", "Option Two", "Option Three"],
+                },
+                "untitledMulti": {
+                    "type": "array",
+                    "items": { "type": "string", "enum": ["option1", "option2", "option3"] },
+                },
+                "titledMulti": {
+                    "type": "array",
+                    "items": {
+                        "anyOf": [
+                            { "const": "value1", "title": "First Choice" },
+                            { "const": "value2", "title": "Second Choice" },
+                            { "const": "value3", "title": "Third Choice" },
+                        ],
+                    },
+                },
+            },
+        })
+    }
+
+    /// Closes the client's connection to this call's stream before answering (SEP-1699
+    /// polling). The stream goes on: the client waits for the `retry:` hint, reconnects with
+    /// `GET` + `Last-Event-ID`, and receives the answer there.
+    async fn reconnection(ctx: &RequestContext) -> CallToolResult {
+        // A first message turns the adaptive reply into an SSE stream.
+        log(
+            ctx,
+            LogLevel::Info,
+            "Closing the connection: reconnect for the result",
+        );
+        let closed = close_connection(ctx).await;
+        // Answer while the client is away: the answer waits in the stream's replay log.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        CallToolResult::text(if closed {
+            "Reconnection test completed: the answer came after a reconnect"
+        } else {
+            "Reconnection test completed: the reply was not a resumable stream"
+        })
+    }
+
+    /// Closes the connection once the reply is a stream. The transport opens the stream as soon
+    /// as the handler yields after a first message (or after `sse_after`, 1 s, without one);
+    /// until then `close_sse_stream` returns false.
+    async fn close_connection(ctx: &RequestContext) -> bool {
+        for _ in 0..200 {
+            if ctx.close_sse_stream() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
     }
 
     #[derive(Deserialize)]
