@@ -92,7 +92,7 @@ fn initialize(req: &McpRequest) -> Value {
     })
 }
 
-/// A `invalid params` (−32602) error.
+/// An "invalid params" (−32602) error.
 fn invalid_params(message: impl Into<String>) -> ErrorObject {
     ErrorObject::new(code::INVALID_PARAMS, message)
 }
