@@ -35,6 +35,14 @@ class Checks:
             self.failed += 1
 
 
+def describe(exc: BaseException) -> str:
+    """The leaf exceptions of an exception (group), as `Type: message`."""
+    inner = getattr(exc, "exceptions", None)  # an ExceptionGroup from a task group
+    if inner:
+        return "; ".join(describe(e) for e in inner)
+    return f"{type(exc).__name__}: {exc}"
+
+
 def text_of(result) -> str:
     return " ".join(c.text for c in result.content if getattr(c, "type", None) == "text")
 
@@ -128,7 +136,7 @@ def main() -> int:
     try:
         anyio.run(run, sys.argv[1], checks)
     except Exception as exc:  # the SDK raised: report it as a failed check
-        checks.check("session", False, f"{type(exc).__name__}: {exc}")
+        checks.check("session", False, describe(exc))
     print(f"python-sdk-interop: {checks.passed} passed, {checks.failed} failed")
     return 1 if checks.failed else 0
 
