@@ -129,10 +129,11 @@ fi
 
 # --- build ------------------------------------------------------------------------------------
 
-cargo_profile=()
-[[ "$PROFILE" == release ]] && cargo_profile=(--release)
-step "building the examples (cargo build ${cargo_profile[*]} --example conformance --example server)"
-(cd "$ROOT" && cargo build --quiet "${cargo_profile[@]}" --example conformance --example server)
+# --all-features, as .ci/run's `cargo test --all-features`: its build is reused.
+cargo_args=(--all-features --example conformance --example server)
+[[ "$PROFILE" == release ]] && cargo_args+=(--release)
+step "building the examples (cargo build ${cargo_args[*]})"
+(cd "$ROOT" && cargo build --quiet "${cargo_args[@]}")
 EXAMPLES="$ROOT/target/$PROFILE/examples"
 
 # --- servers ----------------------------------------------------------------------------------
