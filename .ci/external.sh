@@ -52,6 +52,9 @@ if (($# > 0)); then
 	done
 fi
 
+for tool in npm python3 cargo sha256sum timeout; do
+	command -v "$tool" >/dev/null || fail "'$tool' is needed on PATH"
+done
 mkdir -p "$CACHE"
 rm -rf "$RUN"
 mkdir -p "$RUN"
