@@ -564,13 +564,9 @@ mod tools {
     /// polling). The stream goes on: the client waits for the `retry:` hint, reconnects with
     /// `GET` + `Last-Event-ID`, and receives the answer there.
     async fn reconnection(ctx: &RequestContext) -> CallToolResult {
-        // A first message turns the adaptive reply into an SSE stream.
-        log(
-            ctx,
-            LogLevel::Info,
-            "Closing the connection: reconnect for the result",
-        );
-        let closed = close_connection(ctx).await;
+        // Turns the reply into an SSE stream if it is not one yet, and closes the connection
+        // right after the priming event.
+        let closed = ctx.close_sse_stream();
         // Answer while the client is away: the answer waits in the stream's replay log.
         tokio::time::sleep(Duration::from_millis(100)).await;
         CallToolResult::text(if closed {
@@ -578,19 +574,6 @@ mod tools {
         } else {
             "Reconnection test completed: the reply was not a resumable stream"
         })
-    }
-
-    /// Closes the connection once the reply is a stream. The transport opens the stream as soon
-    /// as the handler yields after a first message (or after `sse_after`, 1 s, without one);
-    /// until then `close_sse_stream` returns false.
-    async fn close_connection(ctx: &RequestContext) -> bool {
-        for _ in 0..200 {
-            if ctx.close_sse_stream() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        false
     }
 
     #[derive(Deserialize)]

@@ -443,9 +443,14 @@ impl RequestContext {
     }
 
     /// Closes the client's current connection to this request's SSE stream without ending the
-    /// stream (SEP-1699 polling, protocol 2025-11-25 and later): the client waits for the
-    /// `retry:` hint, then resumes with `Last-Event-ID` and receives what it missed, the answer
-    /// included. Returns false when the reply is not a resumable stream (yet).
+    /// stream (SEP-1699 polling): the client waits for the `retry:` hint, then resumes with
+    /// `Last-Event-ID` and receives what it missed, the answer included. A reply still
+    /// undecided (adaptive mode) becomes a stream at once and is closed right after its priming
+    /// event.
+    ///
+    /// Returns false, and closes nothing, when there is no resumable stream: a JSON reply
+    /// ([`ResponseMode::Json`](crate::ResponseMode::Json)), stateless mode, or a request whose
+    /// protocol version is older than 2025-11-25 (such clients do not expect it).
     pub fn close_sse_stream(&self) -> bool {
         self.inner
             .outbox

@@ -1,12 +1,14 @@
 //! Where the messages a handler sends about one request go, while the transport decides
 //! between a JSON and an SSE reply, and after.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::jsonrpc::RequestId;
+use crate::protocol::ProtocolVersion;
 use crate::session::{Delivery, SessionInner};
 use crate::sse::{channel, message_event, SseBody, SseSender, TrySendError};
 
@@ -18,6 +20,11 @@ pub(crate) struct Outbox {
     /// The request a session stream answers, so `notifications/cancelled` and
     /// `disconnect_grace` can find its handler.
     request: Option<RequestId>,
+    /// The protocol version of the request: it decides priming and polling.
+    version: ProtocolVersion,
+    /// The handler asked to close the connection before the reply took a form: turn it into
+    /// a stream now, and close the connection right after priming.
+    close_requested: AtomicBool,
 }
 
 enum State {
@@ -37,24 +44,28 @@ impl Outbox {
     pub(crate) fn buffered(
         session: Option<Arc<SessionInner>>,
         request: Option<RequestId>,
+        version: ProtocolVersion,
     ) -> Arc<Self> {
-        Self::with_state(State::Buffered(Vec::new()), session, request)
+        Self::with_state(State::Buffered(Vec::new()), session, request, version)
     }
 
     pub(crate) fn detached(session: Option<Arc<SessionInner>>) -> Arc<Self> {
-        Self::with_state(State::Detached, session, None)
+        Self::with_state(State::Detached, session, None, ProtocolVersion::ASSUMED)
     }
 
     fn with_state(
         state: State,
         session: Option<Arc<SessionInner>>,
         request: Option<RequestId>,
+        version: ProtocolVersion,
     ) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(state),
             wake: Notify::new(),
             session,
             request,
+            version,
+            close_requested: AtomicBool::new(false),
         })
     }
 
@@ -109,12 +120,14 @@ impl Outbox {
         }
     }
 
-    /// Resolves once a message is buffered (adaptive mode), or the outbox left that mode.
+    /// Resolves once the reply must become a stream (adaptive mode): a message is buffered,
+    /// the handler asked to close the connection, or the outbox left that mode.
     pub(crate) async fn first_message(&self) {
         loop {
             let notified = self.wake.notified();
             match &*self.state() {
-                State::Buffered(buf) if buf.is_empty() => {}
+                State::Buffered(buf)
+                    if buf.is_empty() && !self.close_requested.load(Ordering::Acquire) => {}
                 _ => return,
             }
             notified.await;
@@ -137,8 +150,13 @@ impl Outbox {
             _ => Vec::new(),
         };
         if let Some(session) = &self.session {
-            let (stream, body) = session.open_request_stream(self.request.clone(), buffered);
+            let (stream, body) =
+                session.open_request_stream(self.request.clone(), buffered, self.version);
             *state = State::Session(stream);
+            drop(state);
+            if self.close_requested.load(Ordering::Acquire) {
+                session.poll_close(stream);
+            }
             return body;
         }
         let (tx, mut body) = channel(capacity.max(buffered.len() + 2));
@@ -207,14 +225,22 @@ impl Outbox {
     }
 
     /// Closes the client's current connection to this request's stream without ending the
-    /// stream (SEP-1699). Returns false if there is none.
+    /// stream (SEP-1699). A reply still undecided becomes a stream first, closed right after
+    /// its priming event. Returns false when there is no resumable stream to close: JSON or
+    /// stateless replies, and clients older than 2025-11-25.
     pub(crate) fn close_connection(&self) -> bool {
+        let Some(session) = &self.session else {
+            return false;
+        };
         let stream = match &*self.state() {
             State::Session(stream) => *stream,
+            State::Buffered(_) if self.version.primes_streams() => {
+                self.close_requested.store(true, Ordering::Release);
+                self.wake.notify_one();
+                return true;
+            }
             _ => return false,
         };
-        self.session
-            .as_ref()
-            .is_some_and(|s| s.close_connection(stream))
+        session.poll_close(stream)
     }
 }

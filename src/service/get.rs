@@ -9,7 +9,7 @@ use super::sse_response;
 use crate::body::McpBody;
 use crate::error::{Rejection, RejectionKind};
 use crate::layer::Shared;
-use crate::protocol::LAST_EVENT_ID;
+use crate::protocol::{ProtocolVersion, LAST_EVENT_ID};
 use crate::session::ResumeError;
 
 /// Opens the standalone stream, or resumes a stream. A stream has at most one connection: a
@@ -22,10 +22,16 @@ pub(crate) fn open_stream(shared: &Shared, parts: &Parts) -> Result<Response<Mcp
             "GET opens an SSE stream: the Accept header must list text/event-stream",
         ));
     }
-    let (session, _version) = require_session(shared, parts)?;
-    let body = match parts.headers.get(LAST_EVENT_ID) {
-        None => session.attach_standalone(),
-        Some(cursor) => session.resume(cursor.as_bytes()).map_err(|e| match e {
+    let (session, header_version) = require_session(shared, parts)?;
+    // The request's own version decides priming and polling, as for a POST.
+    let version = header_version
+        .or_else(|| session.protocol_version())
+        .unwrap_or(ProtocolVersion::ASSUMED);
+    let body =
+        match parts.headers.get(LAST_EVENT_ID) {
+            None => session.attach_standalone(version),
+            Some(cursor) => session.resume(cursor.as_bytes(), version).map_err(|e| {
+                match e {
             ResumeError::Malformed => Rejection::new(
                 RejectionKind::InvalidEventId,
                 "Last-Event-ID is not an event id of this session; open the stream without it",
@@ -35,7 +41,8 @@ pub(crate) fn open_stream(shared: &Shared, parts: &Parts) -> Result<Response<Mcp
                 "the events after this Last-Event-ID are no longer kept (the replay window has \
                  passed or the stream ended long ago); do not retry this resume",
             ),
-        })?,
-    };
+        }
+            })?,
+        };
     Ok(sse_response(body))
 }

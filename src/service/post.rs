@@ -390,7 +390,7 @@ where
         let outbox = match mode {
             ResponseMode::Json => Outbox::detached(self.session.clone()),
             ResponseMode::Adaptive | ResponseMode::Sse => {
-                Outbox::buffered(self.session.clone(), Some(id.clone()))
+                Outbox::buffered(self.session.clone(), Some(id.clone()), self.version)
             }
         };
         let ctx = self.context(params.as_ref(), Some(outbox.clone()));
@@ -528,7 +528,7 @@ where
         let config = &self.shared.config;
         let streaming = config.response_mode == ResponseMode::Sse;
         let outbox = if streaming {
-            Outbox::buffered(self.session.clone(), None)
+            Outbox::buffered(self.session.clone(), None, self.version)
         } else {
             Outbox::detached(self.session.clone())
         };

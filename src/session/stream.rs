@@ -39,6 +39,10 @@ pub(super) struct StreamState {
     done: bool,
     /// The request this stream answers (POST streams), for cancellation.
     pub(super) request: Option<RequestId>,
+    /// Whether the client of this stream speaks 2025-11-25 or later (by the version of the
+    /// request that opened or resumed it): only such clients get priming events and
+    /// server-side closes (SEP-1699).
+    polls: bool,
 }
 
 struct Conn {
@@ -83,12 +87,6 @@ impl SessionInner {
         Some((stream, u64::from_be_bytes(seq)))
     }
 
-    fn primes(&self) -> bool {
-        self.protocol_version()
-            .unwrap_or(ProtocolVersion::ASSUMED)
-            .primes_streams()
-    }
-
     /// The `retry:` event written before the server closes a connection on purpose.
     fn retry_hint(&self) -> Bytes {
         Event::new().retry(self.config.retry_interval).finish()
@@ -101,12 +99,13 @@ impl SessionInner {
         streams: &mut Streams,
         stream: u32,
         queued: usize,
+        polls: bool,
     ) -> (SseSender, SseBody, u64) {
         let (tx, mut body) = channel(self.config.stream_capacity.max(queued + 2));
         if let Some(interval) = self.config.keep_alive {
             body = body.keep_alive(interval);
         }
-        if let (PollingPolicy::After(open_for), true) = (self.config.polling, self.primes()) {
+        if let (PollingPolicy::After(open_for), true) = (self.config.polling, polls) {
             body = body.close_after(open_for, self.retry_hint());
         }
         let conn = streams.next_conn;
@@ -123,7 +122,7 @@ impl SessionInner {
     /// Writes a priming event (an id and empty data, plus `retry:`) on protocol versions that
     /// expect one, so the client holds a cursor before anything else arrives.
     fn prime(&self, state: &mut StreamState, stream: u32, tx: &SseSender) {
-        if !self.primes() {
+        if !state.polls {
             return;
         }
         state.next_seq += 1;
@@ -137,13 +136,15 @@ impl SessionInner {
         }
     }
 
-    /// Opens the SSE stream that answers one POST. `buffered` holds the related messages the
-    /// handler sent before the reply took its form.
+    /// Opens the SSE stream that answers one POST speaking `version`. `buffered` holds the
+    /// related messages the handler sent before the reply took its form.
     pub(crate) fn open_request_stream(
         self: &Arc<Self>,
         request: Option<RequestId>,
         buffered: Vec<Bytes>,
+        version: ProtocolVersion,
     ) -> (u32, SseBody) {
+        let polls = version.primes_streams();
         let mut guard = self.state();
         let state = &mut *guard;
         Self::prune_streams(state, FINISHED_STREAMS_KEPT);
@@ -151,9 +152,10 @@ impl SessionInner {
         // Stream 0 is the standalone stream: request streams count from 1.
         streams.next_stream += 1;
         let stream = streams.next_stream;
-        let (tx, body, conn) = self.connect(streams, stream, buffered.len());
+        let (tx, body, conn) = self.connect(streams, stream, buffered.len(), polls);
         let mut st = StreamState {
             request,
+            polls,
             ..StreamState::default()
         };
         self.prime(&mut st, stream, &tx);
@@ -168,15 +170,23 @@ impl SessionInner {
         st.conn = Some(Conn { id: conn, tx });
         streams.map.insert(stream, st);
         drop(guard);
-        self.apply_polling(stream);
+        if self.config.polling == PollingPolicy::AfterPriming {
+            self.poll_close(stream);
+        }
         (stream, body)
     }
 
-    /// Closes the connection at once if the polling policy asks for it right after priming.
-    fn apply_polling(&self, stream: u32) {
-        if self.primes() && self.config.polling == PollingPolicy::AfterPriming {
-            self.close_connection(stream);
-        }
+    /// SEP-1699: closes the stream's connection (after what is queued, the priming event
+    /// included) without ending the stream, if its client speaks 2025-11-25 or later. Older
+    /// clients do not expect it, so their connections stay open: returns false.
+    pub(crate) fn poll_close(&self, stream: u32) -> bool {
+        let polls = self
+            .state()
+            .streams
+            .map
+            .get(&stream)
+            .is_some_and(|st| st.polls);
+        polls && self.close_connection(stream)
     }
 
     /// Records and sends one message on `stream`; `last` marks the request's answer, after which
@@ -306,7 +316,8 @@ impl SessionInner {
     /// Opens the standalone stream for a GET without `Last-Event-ID`. A session has one: the new
     /// connection takes over and the older one is ended. Messages that never reached any
     /// connection are written first.
-    pub(crate) fn attach_standalone(self: &Arc<Self>) -> SseBody {
+    pub(crate) fn attach_standalone(self: &Arc<Self>, version: ProtocolVersion) -> SseBody {
+        let polls = version.primes_streams();
         let mut guard = self.state();
         let state = &mut *guard;
         let st = state.streams.map.entry(STANDALONE).or_default();
@@ -315,8 +326,9 @@ impl SessionInner {
             Replay::Expired | Replay::Unknown => Vec::new(),
         };
         let streams = &mut state.streams;
-        let (tx, body, conn) = self.connect(streams, STANDALONE, pending.len());
+        let (tx, body, conn) = self.connect(streams, STANDALONE, pending.len(), polls);
         let st = streams.map.entry(STANDALONE).or_default();
+        st.polls = polls;
         self.prime(st, STANDALONE, &tx);
         for event in pending {
             let _ = tx.try_send(event);
@@ -333,7 +345,12 @@ impl SessionInner {
     /// Resumes a stream after `last_event_id`: replays what followed on that stream only, then
     /// continues it live (or ends, if its answer was already produced). A live connection of that
     /// stream is ended.
-    pub(crate) fn resume(self: &Arc<Self>, last_event_id: &[u8]) -> Result<SseBody, ResumeError> {
+    pub(crate) fn resume(
+        self: &Arc<Self>,
+        last_event_id: &[u8],
+        version: ProtocolVersion,
+    ) -> Result<SseBody, ResumeError> {
+        let polls = version.primes_streams();
         let (stream, after) = self
             .parse_event_id(last_event_id)
             .ok_or(ResumeError::Malformed)?;
@@ -352,8 +369,9 @@ impl SessionInner {
         };
         // No early return after this point: dropping the body runs a hook that takes the lock.
         let streams = &mut state.streams;
-        let (tx, body, conn) = self.connect(streams, stream, events.len());
+        let (tx, body, conn) = self.connect(streams, stream, events.len(), polls);
         let st = streams.map.entry(stream).or_default();
+        st.polls = polls;
         for event in events {
             let _ = tx.try_send(event);
         }
