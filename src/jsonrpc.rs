@@ -119,6 +119,7 @@ impl ErrorObject {
         self
     }
 
+    #[cfg(feature = "client")]
     /// Reads an error object leniently (a missing `message` reads as empty); `None` without an
     /// integer `code`.
     pub(crate) fn from_value_lenient(v: &Value) -> Option<Self> {
