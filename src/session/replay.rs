@@ -45,8 +45,10 @@ pub trait SessionEventLog: Send + 'static {
 pub enum Replay {
     /// The events after the cursor (possibly none).
     Events(Vec<Bytes>),
-    /// Events after the cursor were evicted: resuming would skip messages.
-    Expired,
+    /// Some events after the cursor were evicted, so resuming from it would skip messages.
+    /// Holds the events after the cursor that are still kept, oldest first (a fresh stream
+    /// still delivers those).
+    Expired(Vec<Bytes>),
     /// The log knows nothing of this stream.
     Unknown,
 }
@@ -158,20 +160,24 @@ impl SessionEventLog for MemoryLog {
             return Replay::Unknown;
         };
         let now = Instant::now();
-        if after < ring.evicted_upto {
-            return Replay::Expired;
-        }
+        let mut gap = after < ring.evicted_upto;
         let mut out = Vec::new();
         for (seq, at, event) in &ring.events {
             if *seq <= after {
                 continue;
             }
             if now.saturating_duration_since(*at) > self.bounds.max_age {
-                return Replay::Expired;
+                // Too old to replay, even before the next write evicts it.
+                gap = true;
+                continue;
             }
             out.push(event.clone());
         }
-        Replay::Events(out)
+        if gap {
+            Replay::Expired(out)
+        } else {
+            Replay::Events(out)
+        }
     }
 
     fn forget(&mut self, stream: u32) {
@@ -204,7 +210,7 @@ mod tests {
             log.record(1, seq, ev(seq));
         }
         assert_eq!(log.replay(1, 2), Replay::Events(vec![ev(3), ev(4), ev(5)]));
-        assert_eq!(log.replay(1, 1), Replay::Expired);
+        assert_eq!(log.replay(1, 1), Replay::Expired(vec![ev(3), ev(4), ev(5)]));
         assert_eq!(log.replay(1, 5), Replay::Events(vec![]));
         assert_eq!(log.replay(2, 0), Replay::Unknown);
     }
@@ -217,7 +223,7 @@ mod tests {
             log.record(1, seq, ev(seq));
         }
         assert_eq!(log.replay(1, 2), Replay::Events(vec![ev(3), ev(4)]));
-        assert_eq!(log.replay(1, 1), Replay::Expired);
+        assert_eq!(log.replay(1, 1), Replay::Expired(vec![ev(3), ev(4)]));
     }
 
     #[tokio::test(start_paused = true)]
@@ -229,10 +235,10 @@ mod tests {
         assert_eq!(log.replay(1, 0), Replay::Events(vec![ev(1), ev(2)]));
         tokio::time::advance(Duration::from_secs(6)).await;
         // Event 1 is now too old to replay, even before the next write evicts it.
-        assert_eq!(log.replay(1, 0), Replay::Expired);
+        assert_eq!(log.replay(1, 0), Replay::Expired(vec![ev(2)]));
         assert_eq!(log.replay(1, 1), Replay::Events(vec![ev(2)]));
         log.record(1, 3, ev(3));
-        assert_eq!(log.replay(1, 0), Replay::Expired);
+        assert_eq!(log.replay(1, 0), Replay::Expired(vec![ev(2), ev(3)]));
         log.forget(1);
         assert_eq!(log.replay(1, 2), Replay::Unknown);
     }

@@ -321,9 +321,11 @@ impl SessionInner {
         let mut guard = self.state();
         let state = &mut *guard;
         let st = state.streams.map.entry(STANDALONE).or_default();
+        // A fresh connection gets every message no connection took yet, or those of them the
+        // log still keeps.
         let pending = match state.log.replay(STANDALONE, st.delivered) {
-            Replay::Events(events) => events,
-            Replay::Expired | Replay::Unknown => Vec::new(),
+            Replay::Events(events) | Replay::Expired(events) => events,
+            Replay::Unknown => Vec::new(),
         };
         let streams = &mut state.streams;
         let (tx, body, conn) = self.connect(streams, STANDALONE, pending.len(), polls);
@@ -365,7 +367,7 @@ impl SessionInner {
             Replay::Events(events) => events,
             // Nothing was ever recorded (only a priming event went out): nothing to replay.
             Replay::Unknown => Vec::new(),
-            Replay::Expired => return Err(ResumeError::Gone),
+            Replay::Expired(_) => return Err(ResumeError::Gone),
         };
         // No early return after this point: dropping the body runs a hook that takes the lock.
         let streams = &mut state.streams;
