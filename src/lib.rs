@@ -78,3 +78,28 @@ pub use session::{
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
+
+/// Crate-private hot paths, reachable from `benches/` only. Not part of the API: no semver
+/// promise, hidden from the docs.
+#[doc(hidden)]
+pub mod __bench {
+    use std::fmt::Debug;
+
+    /// Parses and classifies a POST body exactly as the transport does.
+    pub fn parse_payload(body: &[u8]) -> Result<impl Debug, impl Debug> {
+        crate::jsonrpc::parse_payload(body)
+    }
+
+    /// Serializes the answer to request `id` as the transport writes it.
+    pub fn response_bytes(
+        id: i64,
+        outcome: &Result<serde_json::Value, crate::jsonrpc::ErrorObject>,
+    ) -> Vec<u8> {
+        crate::jsonrpc::response_bytes(&crate::jsonrpc::RequestId::Number(id), outcome)
+    }
+
+    /// Encodes one JSON message as the SSE event the transport writes.
+    pub fn message_event(id: Option<&str>, json: &[u8]) -> bytes::Bytes {
+        crate::sse::message_event(id, json)
+    }
+}
