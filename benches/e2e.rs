@@ -1,1 +1,1172 @@
-fn main() {}
+//! End-to-end load benchmark over loopback: the example MCP server (hyper + `McpLayer`) against
+//! a bare hyper server that answers every POST with a fixed JSON-RPC result (the ceiling).
+//!
+//! ```text
+//! cargo bench --bench e2e              # the full run, about three minutes
+//! cargo bench --bench e2e -- --quick   # one short run of everything, to try it out
+//! ```
+//!
+//! One run of this binary is the orchestrator and the load generator (a hyper client with
+//! keep-alive connections, on one thread, pinned to core 1). It starts each server as a
+//! separate process (this same binary with `--role ceiling|mcp`, pinned to core 0 with
+//! `taskset`), so `/proc/PID/stat` and `/proc/PID/status` hold that server's CPU and memory and
+//! nothing else. Both servers set `TCP_NODELAY` and serve connections the same way
+//! (`hyper_util::server::conn::auto`, as `examples/server.rs` does). Runs alternate ceiling and
+//! MCP server, and every figure is reported as a ratio to the ceiling of the same run, median
+//! and spread (min–max) over the runs.
+//!
+//! The fan-out of one notification to 10,000 open streams (one reader stalled) is measured
+//! in-process, on the service itself.
+//!
+//! Everything is bounded: each measuring loop stops after a few seconds or a fixed number of
+//! requests, servers exit when this process goes away (their stdin closes) or after ten
+//! minutes, and traffic goes to 127.0.0.1 only. The report is printed and written to
+//! `target/tmp/e2e-report.md`.
+#![allow(clippy::cast_precision_loss)]
+
+#[path = "../examples/common/mod.rs"]
+mod common;
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use mcp_tower::{McpBody, McpLayer, ResponseMode};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tower::{service_fn, ServiceBuilder, ServiceExt};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Sessions the `tools/call` load is spread over.
+const SESSIONS: usize = 64;
+/// What the ceiling answers to every POST: the echo tool's answer, byte for byte.
+const FIXED_RESULT: &[u8] =
+    br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"text":"hello, world","type":"text"}]}}"#;
+const INITIALIZE: &[u8] = br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}"#;
+const INITIALIZED: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+/// No single measuring loop runs past this many requests.
+const MAX_REQUESTS: u64 = 2_000_000;
+
+fn main() -> Result<(), BoxError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--role") {
+        return match args.get(i + 1).map(String::as_str) {
+            Some("ceiling") => serve(Role::Ceiling),
+            Some("mcp") => serve(Role::Mcp),
+            other => Err(format!("unknown role {other:?}").into()),
+        };
+    }
+    let plan = if args.iter().any(|a| a == "--quick") {
+        Plan::QUICK
+    } else {
+        Plan::FULL
+    };
+    orchestrate(&plan)
+}
+
+// ===== servers =====
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
+    Ceiling,
+    Mcp,
+}
+
+/// Runs one server until stdin closes: binds 127.0.0.1:0, prints the port, serves.
+fn serve(role: Role) -> Result<(), BoxError> {
+    // The runtime `#[tokio::main]` builds in examples/server.rs; pinned to one core it has one
+    // worker thread.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    std::thread::spawn(|| {
+        // The orchestrator holds our stdin: when it goes away, so do we.
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(600));
+        std::process::exit(0);
+    });
+    rt.block_on(async move {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        println!("port {}", listener.local_addr()?.port());
+        match role {
+            Role::Ceiling => accept_loop(listener, service_fn(ceiling)).await,
+            Role::Mcp => {
+                // examples/server.rs, minus the Ctrl-C drain: same layer, handler and routing.
+                let mode = match std::env::var("MCP_RESPONSE_MODE").as_deref() {
+                    Ok("sse") => ResponseMode::Sse,
+                    Ok("json") => ResponseMode::Json,
+                    _ => ResponseMode::Adaptive,
+                };
+                let mcp = ServiceBuilder::new()
+                    .layer(McpLayer::new().response_mode(mode))
+                    .service_fn(common::handle);
+                let app = service_fn(move |req: Request<Incoming>| {
+                    let mcp = mcp.clone();
+                    async move {
+                        if req.uri().path() == "/mcp" {
+                            mcp.oneshot(req).await
+                        } else {
+                            let mut res = Response::new(McpBody::empty());
+                            *res.status_mut() = StatusCode::NOT_FOUND;
+                            Ok::<_, Infallible>(res)
+                        }
+                    }
+                });
+                accept_loop(listener, app).await
+            }
+        }
+    })
+}
+
+async fn accept_loop<S, B>(listener: TcpListener, app: S) -> Result<(), BoxError>
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes, Error = Infallible> + Send + 'static,
+{
+    loop {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        let svc = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+/// The ceiling: reads the body, answers a fixed result; a GET is held open as an endless
+/// chunked `text/event-stream` response.
+async fn ceiling(req: Request<Incoming>) -> Result<Response<CeilingBody>, Infallible> {
+    let get = req.method() == http::Method::GET;
+    let _ = req.into_body().collect().await;
+    let mut res = Response::new(if get {
+        CeilingBody::Endless
+    } else {
+        CeilingBody::Full(Some(Bytes::from_static(FIXED_RESULT)))
+    });
+    let content_type = if get {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    res.headers_mut()
+        .insert("content-type", http::HeaderValue::from_static(content_type));
+    res.headers_mut()
+        .insert("mcp-session-id", http::HeaderValue::from_static("ceiling"));
+    Ok(res)
+}
+
+/// A fixed body, or one that never ends and never sends.
+enum CeilingBody {
+    Full(Option<Bytes>),
+    Endless,
+}
+
+impl http_body::Body for CeilingBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Self::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            Self::Endless => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, Self::Full(None))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            Self::Full(data) => {
+                http_body::SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            Self::Endless => http_body::SizeHint::default(),
+        }
+    }
+}
+
+struct Server {
+    role: Role,
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(role: Role, mode: Option<&str>) -> Result<Self, BoxError> {
+        let exe = std::env::current_exe()?;
+        let name = match role {
+            Role::Ceiling => "ceiling",
+            Role::Mcp => "mcp",
+        };
+        let mut cmd = if pinning() {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", "0"]).arg(exe);
+            cmd
+        } else {
+            Command::new(exe)
+        };
+        cmd.args(["--role", name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(mode) = mode {
+            cmd.env("MCP_RESPONSE_MODE", mode);
+        }
+        let mut child = cmd.spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let port: u16 = line
+            .trim()
+            .strip_prefix("port ")
+            .ok_or_else(|| format!("{name} server said {line:?}"))?
+            .parse()?;
+        Ok(Self {
+            role,
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// utime + stime of the whole process, in seconds.
+    fn cpu(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // Fields 14 and 15 of stat; `fields[0]` is field 3.
+        (ticks(11) + ticks(12)) as f64 / clock_ticks()
+    }
+
+    /// VmRSS in bytes.
+    fn rss(&self) -> f64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb * 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+fn pinning() -> bool {
+    static PIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PIN.get_or_init(|| {
+        let ok = Command::new("taskset")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        ok && cores >= 2
+    })
+}
+
+// ===== the load generator =====
+
+/// One keep-alive HTTP/1.1 connection.
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, BoxError> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+fn post(addr: SocketAddr, body: Bytes, session: Option<&str>) -> Request<Full<Bytes>> {
+    let mut req = Request::post("/mcp")
+        .header("host", addr.to_string())
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json");
+    if let Some(id) = session {
+        req = req
+            .header("mcp-session-id", id)
+            .header("mcp-protocol-version", "2025-11-25");
+    }
+    req.body(Full::new(body)).expect("valid request")
+}
+
+fn bodiless(addr: SocketAddr, method: http::Method, session: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri("/mcp")
+        .header("host", addr.to_string())
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(Full::new(Bytes::new()))
+        .expect("valid request")
+}
+
+fn tools_call(id: u64) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"hello, world"}}}}}}"#
+    ))
+}
+
+/// Sends one request and reads the whole answer; the status must be 2xx.
+async fn roundtrip(
+    conn: &mut SendRequest<Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+) -> Result<(http::HeaderMap, Bytes), BoxError> {
+    conn.ready().await?;
+    let res = conn.send_request(req).await?;
+    let status = res.status();
+    let (parts, body) = res.into_parts();
+    let body = body.collect().await?.to_bytes();
+    if !status.is_success() {
+        return Err(format!("{status}: {}", String::from_utf8_lossy(&body)).into());
+    }
+    Ok((parts.headers, body))
+}
+
+/// initialize + notifications/initialized; returns the session id.
+async fn open_session(
+    conn: &mut SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+) -> Result<String, BoxError> {
+    let (headers, _) = roundtrip(conn, post(addr, Bytes::from_static(INITIALIZE), None)).await?;
+    let id = headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("initialize answered without a session id")?
+        .to_owned();
+    roundtrip(conn, post(addr, Bytes::from_static(INITIALIZED), Some(&id))).await?;
+    Ok(id)
+}
+
+/// What one measuring window saw.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sample {
+    per_sec: f64,
+    p50_us: f64,
+    p99_us: f64,
+    /// Server CPU per operation, µs.
+    cpu_us: f64,
+}
+
+/// How long a measuring window lasts: at least `min`, and on until the server has used
+/// `min_cpu` seconds of CPU (so the 10 ms ticks of `/proc/PID/stat` matter little), but never
+/// past `max`.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    warm_up: Duration,
+    min: Duration,
+    max: Duration,
+    min_cpu: f64,
+}
+
+/// The operation each worker repeats.
+#[derive(Clone)]
+enum Load {
+    /// `tools/call` echo, on the worker's session.
+    ToolsCall(Arc<Vec<String>>),
+    /// initialize + notifications/initialized + DELETE.
+    SessionSetup,
+}
+
+async fn once(
+    load: &Load,
+    addr: SocketAddr,
+    conn: &mut SendRequest<Full<Bytes>>,
+    worker: usize,
+    seq: u64,
+) -> Result<(), BoxError> {
+    match load {
+        Load::ToolsCall(sessions) => {
+            let session = &sessions[worker % sessions.len()];
+            let (_, body) = roundtrip(conn, post(addr, tools_call(seq), Some(session))).await?;
+            if body.is_empty() {
+                return Err("empty answer".into());
+            }
+        }
+        Load::SessionSetup => {
+            let id = open_session(conn, addr).await?;
+            roundtrip(conn, bodiless(addr, http::Method::DELETE, &id)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `load` on `workers` concurrent workers, each on its own connection, and measures one
+/// window.
+async fn measure(
+    server: &Server,
+    window: Window,
+    workers: usize,
+    load: &Load,
+) -> Result<Sample, BoxError> {
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::with_capacity(workers);
+    for worker in 0..workers {
+        let mut conn = connect(server.addr).await?;
+        let (measuring, stop, load, addr) =
+            (measuring.clone(), stop.clone(), load.clone(), server.addr);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies: Vec<u32> = Vec::with_capacity(1 << 16);
+            let mut seq = 0u64;
+            while !stop.load(Ordering::Relaxed) && seq < MAX_REQUESTS {
+                let start = Instant::now();
+                once(&load, addr, &mut conn, worker, seq).await?;
+                seq += 1;
+                if measuring.load(Ordering::Relaxed) {
+                    let us = u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX);
+                    latencies.push(us);
+                }
+            }
+            Ok::<_, BoxError>(latencies)
+        }));
+    }
+    tokio::time::sleep(window.warm_up).await;
+    let cpu0 = server.cpu();
+    let t0 = Instant::now();
+    measuring.store(true, Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let elapsed = t0.elapsed();
+        if elapsed >= window.max || (elapsed >= window.min && server.cpu() - cpu0 >= window.min_cpu)
+        {
+            break;
+        }
+    }
+    measuring.store(false, Ordering::Relaxed);
+    let cpu = server.cpu() - cpu0;
+    let elapsed = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    if all.is_empty() {
+        return Err("no operation completed in the window".into());
+    }
+    all.sort_unstable();
+    let pct = |p: f64| f64::from(all[((all.len() - 1) as f64 * p).round() as usize]);
+    Ok(Sample {
+        per_sec: all.len() as f64 / elapsed,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        cpu_us: cpu * 1e6 / all.len() as f64,
+    })
+}
+
+/// Opens `n` sessions over `conns` connections at once.
+async fn open_sessions(addr: SocketAddr, n: usize, conns: usize) -> Result<Vec<String>, BoxError> {
+    let mut tasks = Vec::with_capacity(conns);
+    for c in 0..conns {
+        let mut conn = connect(addr).await?;
+        let count = n / conns + usize::from(c < n % conns);
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::with_capacity(count);
+            for _ in 0..count {
+                ids.push(open_session(&mut conn, addr).await?);
+            }
+            Ok::<_, BoxError>(ids)
+        }));
+    }
+    let mut ids = Vec::with_capacity(n);
+    for task in tasks {
+        ids.extend(task.await??);
+    }
+    Ok(ids)
+}
+
+/// An open GET stream: its connection and the response whose body is never read.
+type Held = (SendRequest<Full<Bytes>>, Response<Incoming>);
+
+/// Opens one GET stream per session, each on its own connection, 64 connects at a time.
+async fn open_streams(addr: SocketAddr, ids: &[String]) -> Result<Vec<Held>, BoxError> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    stream::iter(ids.iter().cloned())
+        .map(|id| async move {
+            let mut conn = connect(addr).await?;
+            conn.ready().await?;
+            let res = conn
+                .send_request(bodiless(addr, http::Method::GET, &id))
+                .await?;
+            if res.status() != StatusCode::OK {
+                return Err(format!("GET stream: {}", res.status()).into());
+            }
+            Ok::<Held, BoxError>((conn, res))
+        })
+        .buffer_unordered(64)
+        .try_collect()
+        .await
+}
+
+/// Resident memory per idle session and per idle open stream, bytes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Mem {
+    session: f64,
+    stream: f64,
+    both: f64,
+}
+
+/// Warms the server up, then opens `n` sessions and `n` GET streams, reading VmRSS before,
+/// between and after. Returns the open streams too: drop them after the server.
+async fn memory(server: &Server, n: usize) -> Result<(Mem, Vec<Held>), BoxError> {
+    let addr = server.addr;
+    // Warm-up: the allocator, the runtime and the connection paths have run once.
+    let warm = open_sessions(addr, 256, 16).await?;
+    drop(open_streams(addr, &warm[..64]).await?);
+    let mut conn = connect(addr).await?;
+    for id in &warm {
+        roundtrip(&mut conn, bodiless(addr, http::Method::DELETE, id)).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss0 = server.rss();
+    let ids = open_sessions(addr, n, 32).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss1 = server.rss();
+    let held = open_streams(addr, &ids).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss2 = server.rss();
+    let n = n as f64;
+    let mem = Mem {
+        session: (rss1 - rss0) / n,
+        stream: (rss2 - rss1) / n,
+        both: (rss2 - rss0) / n,
+    };
+    Ok((mem, held))
+}
+
+// ===== fan-out, in-process =====
+
+/// One broadcast: how long the call took, and how long until every live reader had the
+/// message in hand.
+#[derive(Clone, Copy, Debug, Default)]
+struct Fanout {
+    call_ms: f64,
+    delivered_ms: f64,
+    delivered: usize,
+    queued: usize,
+}
+
+/// Spawns a reader per body that counts the first frame after `armed`; returns a future that
+/// resolves with the instant the last one got it.
+fn readers<B>(
+    bodies: Vec<B>,
+    armed: &Arc<AtomicBool>,
+) -> (Arc<Notify>, Arc<std::sync::Mutex<Option<Instant>>>)
+where
+    B: http_body::Body + Send + Unpin + 'static,
+{
+    let total = bodies.len();
+    let got = Arc::new(AtomicUsize::new(0));
+    let all = Arc::new(Notify::new());
+    let last = Arc::new(std::sync::Mutex::new(None));
+    for mut body in bodies {
+        let (got, all, last, armed) = (got.clone(), all.clone(), last.clone(), armed.clone());
+        tokio::spawn(async move {
+            while let Some(frame) = body.frame().await {
+                if frame.is_ok() && armed.load(Ordering::Relaxed) {
+                    if got.fetch_add(1, Ordering::Relaxed) + 1 == total {
+                        *last.lock().expect("not poisoned") = Some(Instant::now());
+                        all.notify_one();
+                    }
+                    return;
+                }
+            }
+        });
+    }
+    (all, last)
+}
+
+/// `n` sessions with a GET stream each, all read by a task except one, whose channel is full
+/// (it never reads); then one `notifications/tools/list_changed` to everyone.
+async fn fanout_mcp(n: usize) -> Result<Fanout, BoxError> {
+    let layer = McpLayer::new().max_sessions(n + 16);
+    let sessions = layer.sessions();
+    let svc = ServiceBuilder::new()
+        .layer(layer)
+        .service_fn(common::handle);
+    let addr = SocketAddr::from(([127, 0, 0, 1], 3000));
+    let mut bodies = Vec::with_capacity(n);
+    let mut stalled_id = String::new();
+    for i in 0..n {
+        let res = svc
+            .clone()
+            .oneshot(post(addr, Bytes::from_static(INITIALIZE), None))
+            .await?;
+        let id = res.headers()["mcp-session-id"].to_str()?.to_owned();
+        let res = svc
+            .clone()
+            .oneshot(post(addr, Bytes::from_static(INITIALIZED), Some(&id)))
+            .await?;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        let res = svc
+            .clone()
+            .oneshot(bodiless(addr, http::Method::GET, &id))
+            .await?;
+        assert_eq!(res.status(), StatusCode::OK);
+        bodies.push(res.into_body());
+        if i == 0 {
+            stalled_id = id;
+        }
+    }
+    // The stalled reader: never read, its channel filled to capacity (priming + 63).
+    let stalled = sessions.get(&stalled_id).ok_or("stalled session gone")?;
+    for _ in 0..mcp_tower::DEFAULT_STREAM_CAPACITY - 1 {
+        stalled.notify("notifications/message", None);
+    }
+    let mut bodies = bodies.into_iter();
+    let _stalled_body = bodies.next();
+    let armed = Arc::new(AtomicBool::new(false));
+    let (all, last) = readers(bodies.collect(), &armed);
+    // Let every reader take its priming event and park.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    armed.store(true, Ordering::Relaxed);
+    let t0 = Instant::now();
+    let report = sessions.broadcast("notifications/tools/list_changed", None);
+    let call = t0.elapsed();
+    tokio::time::timeout(Duration::from_secs(10), all.notified()).await?;
+    let done = last.lock().expect("not poisoned").ok_or("no last reader")?;
+    Ok(Fanout {
+        call_ms: call.as_secs_f64() * 1e3,
+        delivered_ms: (done - t0).as_secs_f64() * 1e3,
+        delivered: report.delivered,
+        queued: report.queued,
+    })
+}
+
+/// The floor: `n` bare bounded channels, a reader on each but one (full), one `try_send` each.
+async fn fanout_channels(n: usize) -> Result<Fanout, BoxError> {
+    let mut senders = Vec::with_capacity(n);
+    let mut bodies = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (tx, body) = mcp_tower::sse::channel(mcp_tower::DEFAULT_STREAM_CAPACITY);
+        senders.push(tx);
+        bodies.push(body);
+    }
+    for _ in 0..mcp_tower::DEFAULT_STREAM_CAPACITY {
+        let _ = senders[0].try_send(Bytes::from_static(b"data: filler\n\n"));
+    }
+    let mut bodies = bodies.into_iter();
+    let _stalled_body = bodies.next();
+    let armed = Arc::new(AtomicBool::new(false));
+    let (all, last) = readers(bodies.collect(), &armed);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    armed.store(true, Ordering::Relaxed);
+    let event = Bytes::from_static(
+        b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n",
+    );
+    let t0 = Instant::now();
+    let (mut delivered, mut queued) = (0, 0);
+    for tx in &senders {
+        match tx.try_send(event.clone()) {
+            Ok(()) => delivered += 1,
+            Err(_) => queued += 1,
+        }
+    }
+    let call = t0.elapsed();
+    tokio::time::timeout(Duration::from_secs(10), all.notified()).await?;
+    let done = last.lock().expect("not poisoned").ok_or("no last reader")?;
+    Ok(Fanout {
+        call_ms: call.as_secs_f64() * 1e3,
+        delivered_ms: (done - t0).as_secs_f64() * 1e3,
+        delivered,
+        queued,
+    })
+}
+
+// ===== the run =====
+
+struct Plan {
+    runs: usize,
+    window: Window,
+    concurrency: &'static [usize],
+    idle: &'static [usize],
+    fanout: usize,
+}
+
+impl Plan {
+    const FULL: Self = Self {
+        runs: 3,
+        window: Window {
+            warm_up: Duration::from_millis(300),
+            min: Duration::from_millis(1500),
+            max: Duration::from_secs(3),
+            min_cpu: 0.5,
+        },
+        concurrency: &[1, 16, 128],
+        idle: &[1_000, 10_000],
+        fanout: 10_000,
+    };
+    const QUICK: Self = Self {
+        runs: 1,
+        window: Window {
+            warm_up: Duration::from_millis(100),
+            min: Duration::from_millis(300),
+            max: Duration::from_millis(600),
+            min_cpu: 0.0,
+        },
+        concurrency: &[1, 16, 128],
+        idle: &[1_000],
+        fanout: 1_000,
+    };
+}
+
+/// One scenario: a sample per run for the ceiling and for the MCP server.
+struct Row {
+    name: String,
+    ceiling: Vec<Sample>,
+    mcp: Vec<Sample>,
+}
+
+#[derive(Default)]
+struct Results {
+    rows: Vec<Row>,
+    /// Per N: per run, (ceiling, mcp).
+    memory: Vec<(usize, Vec<(Mem, Mem)>)>,
+    /// Per run: (bare channels, mcp).
+    fanout: Vec<(Fanout, Fanout)>,
+}
+
+fn row<'a>(rows: &'a mut Vec<Row>, name: &str) -> &'a mut Row {
+    if let Some(i) = rows.iter().position(|r| r.name == name) {
+        return &mut rows[i];
+    }
+    rows.push(Row {
+        name: name.to_owned(),
+        ceiling: Vec::new(),
+        mcp: Vec::new(),
+    });
+    rows.last_mut().expect("just pushed")
+}
+
+fn orchestrate(plan: &Plan) -> Result<(), BoxError> {
+    let machine = machine();
+    if pinning() {
+        // The load generator (this process, one thread) on core 1; servers on core 0.
+        Command::new("taskset")
+            .args(["-a", "-p", "-c", "1", &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status()?;
+    } else {
+        eprintln!("warning: taskset or a second core is missing; running unpinned");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let started = Instant::now();
+    let mut results = Results::default();
+    rt.block_on(async {
+        for run in 0..plan.runs {
+            eprintln!(
+                "run {}/{}: tools/call ({:.0} s so far)",
+                run + 1,
+                plan.runs,
+                started.elapsed().as_secs_f64()
+            );
+            tools_call_runs(plan, &mut results).await?;
+            eprintln!("run {}/{}: session setup", run + 1, plan.runs);
+            session_setup(plan, &mut results).await?;
+            eprintln!("run {}/{}: idle sessions and streams", run + 1, plan.runs);
+            for &n in plan.idle {
+                let ceiling = {
+                    let server = Server::start(Role::Ceiling, None)?;
+                    let (mem, held) = memory(&server, n).await?;
+                    drop(server);
+                    drop(held);
+                    mem
+                };
+                let mcp = {
+                    let server = Server::start(Role::Mcp, None)?;
+                    let (mem, held) = memory(&server, n).await?;
+                    drop(server);
+                    drop(held);
+                    mem
+                };
+                match results.memory.iter_mut().find(|(k, _)| *k == n) {
+                    Some((_, v)) => v.push((ceiling, mcp)),
+                    None => results.memory.push((n, vec![(ceiling, mcp)])),
+                }
+            }
+            eprintln!("run {}/{}: fan-out", run + 1, plan.runs);
+            let floor = fanout_channels(plan.fanout).await?;
+            let mcp = fanout_mcp(plan.fanout).await?;
+            results.fanout.push((floor, mcp));
+        }
+        Ok::<_, BoxError>(())
+    })?;
+    let report = report(plan, &results, &machine, started.elapsed());
+    println!("{report}");
+    let path = concat!(env!("CARGO_TARGET_TMPDIR"), "/e2e-report.md");
+    std::fs::write(path, &report)?;
+    eprintln!("written to {path}");
+    Ok(())
+}
+
+async fn tools_call_runs(plan: &Plan, results: &mut Results) -> Result<(), BoxError> {
+    for (role, mode) in [
+        (Role::Ceiling, None),
+        (Role::Mcp, Some("adaptive")),
+        (Role::Mcp, Some("sse")),
+    ] {
+        let server = Server::start(role, mode)?;
+        let ids = Arc::new(open_sessions(server.addr, SESSIONS, 4).await?);
+        check_answer(&server, &ids[0], mode).await?;
+        for &c in plan.concurrency {
+            let sample = measure(&server, plan.window, c, &Load::ToolsCall(ids.clone())).await?;
+            let json = format!("tools/call, JSON answer, {c} in flight");
+            let sse = format!("tools/call, SSE answer, {c} in flight");
+            match (role, mode) {
+                (Role::Ceiling, _) => {
+                    row(&mut results.rows, &json).ceiling.push(sample);
+                    row(&mut results.rows, &sse).ceiling.push(sample);
+                }
+                (Role::Mcp, Some("sse")) => row(&mut results.rows, &sse).mcp.push(sample),
+                (Role::Mcp, _) => row(&mut results.rows, &json).mcp.push(sample),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One `tools/call` answered as the scenario says: the echo result, as JSON or as SSE.
+async fn check_answer(server: &Server, session: &str, mode: Option<&str>) -> Result<(), BoxError> {
+    let mut conn = connect(server.addr).await?;
+    let (headers, body) =
+        roundtrip(&mut conn, post(server.addr, tools_call(7), Some(session))).await?;
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let expected = match (server.role, mode) {
+        (Role::Mcp, Some("sse")) => "text/event-stream",
+        _ => "application/json",
+    };
+    let text = String::from_utf8_lossy(&body);
+    if content_type != expected || !text.contains("hello, world") {
+        return Err(format!("{:?} answered {content_type}: {text}", server.role).into());
+    }
+    Ok(())
+}
+
+async fn session_setup(plan: &Plan, results: &mut Results) -> Result<(), BoxError> {
+    for role in [Role::Ceiling, Role::Mcp] {
+        let server = Server::start(role, None)?;
+        let sample = measure(&server, plan.window, 16, &Load::SessionSetup).await?;
+        let row = row(
+            &mut results.rows,
+            "session setup (3 requests), 16 in flight",
+        );
+        match role {
+            Role::Ceiling => row.ceiling.push(sample),
+            Role::Mcp => row.mcp.push(sample),
+        }
+    }
+    Ok(())
+}
+
+fn machine() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let kernel = read("/proc/sys/kernel/osrelease");
+    let load = read("/proc/loadavg");
+    let rustc = Command::new("rustc")
+        .arg("-V")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .unwrap_or_default();
+    format!(
+        "{cpu}, {cores} cores; Linux {}; {}; load average at start {}",
+        kernel.trim(),
+        rustc.trim(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+// ===== the report =====
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// `median [min–max]` of per-run values.
+fn spread(v: &[f64], digits: usize) -> String {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let med = median(v.to_vec());
+    if v.len() < 2 {
+        format!("{med:.digits$}")
+    } else {
+        format!("{med:.digits$} [{min:.digits$}–{max:.digits$}]")
+    }
+}
+
+/// Per-run ratios MCP / ceiling of one figure.
+fn ratios(row: &Row, f: impl Fn(&Sample) -> f64) -> Vec<f64> {
+    row.mcp
+        .iter()
+        .zip(&row.ceiling)
+        .map(|(m, c)| f(m) / f(c))
+        .collect()
+}
+
+fn medians(samples: &[Sample], f: impl Fn(&Sample) -> f64) -> f64 {
+    median(samples.iter().map(f).collect())
+}
+
+fn report(plan: &Plan, results: &Results, machine: &str, took: Duration) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### e2e: {} run(s), {:.0} s\n",
+        plan.runs,
+        took.as_secs_f64()
+    );
+    let _ = writeln!(out, "Machine: {machine}.\n");
+    let _ = writeln!(
+        out,
+        "Ratios are MCP server / bare-hyper ceiling of the same run: median [min–max] over runs. \
+         Absolute figures are medians.\n"
+    );
+    let _ = writeln!(out, "| scenario | req/s ceiling | req/s MCP | CPU/op ceiling | CPU/op MCP | **CPU ratio** | p50 ceiling / MCP | p50 ratio | p99 ceiling / MCP | p99 ratio |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    for row in &results.rows {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.0} | {:.1} µs | {:.1} µs | **{}** | {:.0} / {:.0} µs | {} | {:.0} / {:.0} µs | {} |",
+            row.name,
+            medians(&row.ceiling, |s| s.per_sec),
+            medians(&row.mcp, |s| s.per_sec),
+            medians(&row.ceiling, |s| s.cpu_us),
+            medians(&row.mcp, |s| s.cpu_us),
+            spread(&ratios(row, |s| s.cpu_us), 2),
+            medians(&row.ceiling, |s| s.p50_us),
+            medians(&row.mcp, |s| s.p50_us),
+            spread(&ratios(row, |s| s.p50_us), 2),
+            medians(&row.ceiling, |s| s.p99_us),
+            medians(&row.mcp, |s| s.p99_us),
+            spread(&ratios(row, |s| s.p99_us), 2),
+        );
+    }
+    let _ = writeln!(out, "\nResident memory (VmRSS growth / N, bytes):\n");
+    let _ = writeln!(out, "| N | per idle session: ceiling | per idle session: MCP | per idle stream: ceiling | per idle session + stream: MCP | MCP (session + stream) − ceiling stream |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for (n, runs) in &results.memory {
+        let col =
+            |f: &dyn Fn(&(Mem, Mem)) -> f64| spread(&runs.iter().map(f).collect::<Vec<_>>(), 0);
+        let _ = writeln!(
+            out,
+            "| {n} | {} | {} | {} | {} | {} |",
+            col(&|(c, _)| c.session),
+            col(&|(_, m)| m.session),
+            col(&|(c, _)| c.stream),
+            col(&|(_, m)| m.both),
+            col(&|(c, m)| m.both - c.stream),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nFan-out of one notification to {} open streams, one reader stalled (in-process):\n",
+        plan.fanout
+    );
+    let _ = writeln!(
+        out,
+        "| | the call | until every live reader has it | delivered / queued |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|");
+    let fan = |f: &dyn Fn(&(Fanout, Fanout)) -> f64| {
+        spread(&results.fanout.iter().map(f).collect::<Vec<_>>(), 2)
+    };
+    let last = results.fanout.last().copied().unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "| bare channels (floor) | {} ms | {} ms | {} / {} |",
+        fan(&|(c, _)| c.call_ms),
+        fan(&|(c, _)| c.delivered_ms),
+        last.0.delivered,
+        last.0.queued
+    );
+    let _ = writeln!(
+        out,
+        "| `Sessions::broadcast` | {} ms | {} ms | {} / {} |",
+        fan(&|(_, m)| m.call_ms),
+        fan(&|(_, m)| m.delivered_ms),
+        last.1.delivered,
+        last.1.queued
+    );
+    let _ = writeln!(out, "\nAgainst the bar (PERF.md):\n");
+    let _ = writeln!(out, "| figure | target | measured | met |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    let mut bar = |figure: &str, target: &str, measured: String, met: bool| {
+        let _ = writeln!(
+            out,
+            "| {figure} | {target} | {measured} | {} |",
+            if met { "yes" } else { "**no**" }
+        );
+    };
+    let find = |name: &str| results.rows.iter().find(|r| r.name == name);
+    let c = if plan.concurrency.contains(&16) {
+        16
+    } else {
+        plan.concurrency[0]
+    };
+    if let Some(r) = find(&format!("tools/call, JSON answer, {c} in flight")) {
+        let v = ratios(r, |s| s.cpu_us);
+        bar(
+            "server CPU per `tools/call`, JSON",
+            "≤ 1.5×",
+            format!("{}× ({c} in flight)", spread(&v, 2)),
+            median(v.clone()) <= 1.5,
+        );
+    }
+    if let Some(r) = find(&format!("tools/call, SSE answer, {c} in flight")) {
+        let v = ratios(r, |s| s.cpu_us);
+        bar(
+            "server CPU per `tools/call`, SSE",
+            "≤ 2×",
+            format!("{}× ({c} in flight)", spread(&v, 2)),
+            median(v.clone()) <= 2.0,
+        );
+    }
+    if let Some(r) = find("session setup (3 requests), 16 in flight") {
+        let v = ratios(r, |s| s.cpu_us);
+        bar(
+            "session setup CPU",
+            "≤ 1.5×",
+            format!("{}×", spread(&v, 2)),
+            median(v.clone()) <= 1.5,
+        );
+    }
+    if let Some((n, runs)) = results.memory.last() {
+        let v: Vec<f64> = runs.iter().map(|(_, m)| m.session).collect();
+        bar(
+            "RSS per idle session",
+            "≤ 1024 B",
+            format!("{} B (N = {n})", spread(&v, 0)),
+            median(v.clone()) <= 1024.0,
+        );
+        let v: Vec<f64> = runs.iter().map(|(c, m)| m.both - c.stream).collect();
+        bar(
+            "RSS per idle session + GET stream",
+            "≤ ceiling stream + 2048 B",
+            format!("ceiling + {} B (N = {n})", spread(&v, 0)),
+            median(v.clone()) <= 2048.0,
+        );
+    }
+    let v: Vec<f64> = results.fanout.iter().map(|(_, m)| m.call_ms).collect();
+    let stalled_ok = results
+        .fanout
+        .iter()
+        .all(|(_, m)| m.queued == 1 && m.delivered + 1 == plan.fanout);
+    bar(
+        &format!("broadcast to {} streams, one stalled", plan.fanout),
+        "≤ 10 ms, never blocked",
+        format!(
+            "{} ms (every reader: {} ms)",
+            spread(&v, 2),
+            spread(
+                &results
+                    .fanout
+                    .iter()
+                    .map(|(_, m)| m.delivered_ms)
+                    .collect::<Vec<_>>(),
+                2
+            )
+        ),
+        median(v.clone()) <= 10.0 && stalled_ok,
+    );
+    let max_c = plan.concurrency.iter().copied().max().unwrap_or(1);
+    if let Some(r) = find(&format!("tools/call, JSON answer, {max_c} in flight")) {
+        let v = ratios(r, |s| s.p99_us);
+        bar(
+            &format!("p99 at {max_c} in flight, JSON"),
+            "≤ 2×",
+            format!("{}×", spread(&v, 2)),
+            median(v.clone()) <= 2.0,
+        );
+    }
+    if let Some(r) = find(&format!("tools/call, SSE answer, {max_c} in flight")) {
+        let v = ratios(r, |s| s.p99_us);
+        bar(
+            &format!("p99 at {max_c} in flight, SSE"),
+            "≤ 2×",
+            format!("{}×", spread(&v, 2)),
+            median(v.clone()) <= 2.0,
+        );
+    }
+    out
+}

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example server                 # 127.0.0.1:3000
 //! cargo run --example server -- --port 8080  # or PORT=8080
+//! MCP_RESPONSE_MODE=sse cargo run --example server   # json | sse | adaptive (the default)
 //! ```
 //!
 //! Tools: `echo` {text}, `add` {a, b}, `countdown` {from?, delay_ms?} (emits progress),
@@ -19,7 +20,7 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use mcp_tower::{McpBody, McpLayer};
+use mcp_tower::{McpBody, McpLayer, ResponseMode};
 use tokio::net::TcpListener;
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 
@@ -30,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(addr).await?;
     println!("MCP server listening on http://{addr}/mcp");
 
-    let layer = McpLayer::new();
+    let layer = McpLayer::new().response_mode(response_mode_from_env()?);
     let sessions = layer.sessions();
     let mcp = ServiceBuilder::new()
         .layer(layer)
@@ -71,6 +72,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 return Ok(());
             }
         }
+    }
+}
+
+/// `$MCP_RESPONSE_MODE`: `json`, `sse` or `adaptive` (the default).
+fn response_mode_from_env() -> Result<ResponseMode, Box<dyn std::error::Error>> {
+    match std::env::var("MCP_RESPONSE_MODE").as_deref() {
+        Err(_) | Ok("adaptive") => Ok(ResponseMode::Adaptive),
+        Ok("json") => Ok(ResponseMode::Json),
+        Ok("sse") => Ok(ResponseMode::Sse),
+        Ok(other) => Err(format!("MCP_RESPONSE_MODE={other}: use json, sse or adaptive").into()),
     }
 }
 
