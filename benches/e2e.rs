@@ -47,7 +47,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use mcp_tower::{McpBody, McpLayer, ResponseMode};
+use mcp_tower::{McpBody, McpLayer, McpService, ResponseMode};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tower::{service_fn, ServiceBuilder, ServiceExt};
@@ -73,12 +73,112 @@ fn main() -> Result<(), BoxError> {
             other => Err(format!("unknown role {other:?}").into()),
         };
     }
+    if let Some(i) = args.iter().position(|a| a == "--profile") {
+        let what = args.get(i + 1).map_or("post-json", String::as_str);
+        let n = args
+            .get(i + 2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
+        return profile(what, n);
+    }
     let plan = if args.iter().any(|a| a == "--quick") {
         Plan::QUICK
     } else {
         Plan::FULL
     };
     orchestrate(&plan)
+}
+
+// ===== a driver for valgrind =====
+
+/// Runs one operation `n` times in-process, on one thread, for `valgrind --tool=callgrind`
+/// (instructions per operation: run it at two `n` and divide the difference) or
+/// `valgrind --tool=dhat` (`idle`: heap per idle session + stream, held until exit).
+///
+/// ```text
+/// valgrind --tool=callgrind target/release/deps/e2e-* --profile post-json 2000
+/// ```
+fn profile(what: &str, n: usize) -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mode = match what {
+        "post-sse" => ResponseMode::Sse,
+        "post-json-mode" => ResponseMode::Json,
+        _ => ResponseMode::Adaptive,
+    };
+    let svc = ServiceBuilder::new()
+        .layer(McpLayer::new().response_mode(mode).max_sessions(n + 16))
+        .service_fn(common::handle);
+    let addr = SocketAddr::from(([127, 0, 0, 1], 3000));
+    let open = |svc: &_| {
+        let svc: &McpService<_> = svc;
+        let svc = svc.clone();
+        async move {
+            let res = svc
+                .clone()
+                .oneshot(post(addr, Bytes::from_static(INITIALIZE), None))
+                .await?;
+            let id = res.headers()["mcp-session-id"].to_str()?.to_owned();
+            let _ = res.into_body().collect().await;
+            let res = svc
+                .oneshot(post(addr, Bytes::from_static(INITIALIZED), Some(&id)))
+                .await?;
+            assert_eq!(res.status(), StatusCode::ACCEPTED);
+            Ok::<_, BoxError>(id)
+        }
+    };
+    rt.block_on(async {
+        match what {
+            "post-json" | "post-sse" | "post-json-mode" => {
+                let id = open(&svc).await?;
+                for i in 0..n {
+                    let req = post(addr, tools_call(i as u64), Some(&id));
+                    let res = svc.clone().oneshot(req).await?;
+                    let body = res.into_body().collect().await?.to_bytes();
+                    assert!(!body.is_empty());
+                }
+            }
+            "handler" => {
+                let params: serde_json::Value =
+                    serde_json::from_slice::<serde_json::Value>(&tools_call(0))?["params"].clone();
+                for i in 0..n {
+                    let req =
+                        mcp_tower::McpRequest::new(i as i64, "tools/call", Some(params.clone()));
+                    let _ = common::handle(req).await;
+                }
+            }
+            "setup" => {
+                for _ in 0..n {
+                    let id = open(&svc).await?;
+                    let res = svc
+                        .clone()
+                        .oneshot(bodiless(addr, http::Method::DELETE, &id))
+                        .await?;
+                    assert_eq!(res.status(), StatusCode::OK);
+                }
+            }
+            "idle" | "idle-streams" => {
+                let mut held = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let id = open(&svc).await?;
+                    if what == "idle-streams" {
+                        let res = svc
+                            .clone()
+                            .oneshot(bodiless(addr, http::Method::GET, &id))
+                            .await?;
+                        assert_eq!(res.status(), StatusCode::OK);
+                        held.push(res.into_body());
+                    }
+                }
+                // Let every stream write its priming event and park.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                std::hint::black_box(&held);
+            }
+            other => return Err(format!("unknown profile {other}").into()),
+        }
+        Ok(())
+    })
 }
 
 // ===== servers =====
