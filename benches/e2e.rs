@@ -81,11 +81,14 @@ fn main() -> Result<(), BoxError> {
             .unwrap_or(10_000);
         return profile(what, n);
     }
-    let plan = if args.iter().any(|a| a == "--quick") {
+    let mut plan = if args.iter().any(|a| a == "--quick") {
         Plan::QUICK
     } else {
         Plan::FULL
     };
+    if let Some(i) = args.iter().position(|a| a == "--only") {
+        plan.only = args.get(i + 1).cloned();
+    }
     orchestrate(&plan)
 }
 
@@ -841,9 +844,15 @@ struct Plan {
     concurrency: &'static [usize],
     idle: &'static [usize],
     fanout: usize,
+    /// `--only tools|setup|idle|fanout`: one part of the run.
+    only: Option<String>,
 }
 
 impl Plan {
+    fn runs(&self, part: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == part)
+    }
+
     const FULL: Self = Self {
         runs: 3,
         window: Window {
@@ -855,6 +864,7 @@ impl Plan {
         concurrency: &[1, 16, 128],
         idle: &[1_000, 10_000],
         fanout: 10_000,
+        only: None,
     };
     const QUICK: Self = Self {
         runs: 1,
@@ -867,6 +877,7 @@ impl Plan {
         concurrency: &[1, 16, 128],
         idle: &[1_000],
         fanout: 1_000,
+        only: None,
     };
 }
 
@@ -922,34 +933,23 @@ fn orchestrate(plan: &Plan) -> Result<(), BoxError> {
                 plan.runs,
                 started.elapsed().as_secs_f64()
             );
-            tools_call_runs(plan, &mut results).await?;
-            eprintln!("run {}/{}: session setup", run + 1, plan.runs);
-            session_setup(plan, &mut results).await?;
-            eprintln!("run {}/{}: idle sessions and streams", run + 1, plan.runs);
-            for &n in plan.idle {
-                let ceiling = {
-                    let server = Server::start(Role::Ceiling, None)?;
-                    let (mem, held) = memory(&server, n).await?;
-                    drop(server);
-                    drop(held);
-                    mem
-                };
-                let mcp = {
-                    let server = Server::start(Role::Mcp, None)?;
-                    let (mem, held) = memory(&server, n).await?;
-                    drop(server);
-                    drop(held);
-                    mem
-                };
-                match results.memory.iter_mut().find(|(k, _)| *k == n) {
-                    Some((_, v)) => v.push((ceiling, mcp)),
-                    None => results.memory.push((n, vec![(ceiling, mcp)])),
-                }
+            if plan.runs("tools") {
+                tools_call_runs(plan, &mut results).await?;
             }
-            eprintln!("run {}/{}: fan-out", run + 1, plan.runs);
-            let floor = fanout_channels(plan.fanout).await?;
-            let mcp = fanout_mcp(plan.fanout).await?;
-            results.fanout.push((floor, mcp));
+            if plan.runs("setup") {
+                eprintln!("run {}/{}: session setup", run + 1, plan.runs);
+                session_setup(plan, &mut results).await?;
+            }
+            if plan.runs("idle") {
+                eprintln!("run {}/{}: idle sessions and streams", run + 1, plan.runs);
+                idle_runs(plan, &mut results).await?;
+            }
+            if plan.runs("fanout") {
+                eprintln!("run {}/{}: fan-out", run + 1, plan.runs);
+                let floor = fanout_channels(plan.fanout).await?;
+                let mcp = fanout_mcp(plan.fanout).await?;
+                results.fanout.push((floor, mcp));
+            }
         }
         Ok::<_, BoxError>(())
     })?;
@@ -1003,6 +1003,25 @@ async fn check_answer(server: &Server, session: &str, mode: Option<&str>) -> Res
     let text = String::from_utf8_lossy(&body);
     if content_type != expected || !text.contains("hello, world") {
         return Err(format!("{:?} answered {content_type}: {text}", server.role).into());
+    }
+    Ok(())
+}
+
+async fn idle_runs(plan: &Plan, results: &mut Results) -> Result<(), BoxError> {
+    for &n in plan.idle {
+        let mut mem = [Mem::default(); 2];
+        for (i, role) in [Role::Ceiling, Role::Mcp].into_iter().enumerate() {
+            let server = Server::start(role, None)?;
+            let (m, held) = memory(&server, n).await?;
+            // The server goes first, so the client side does not hold 10,000 TIME_WAITs.
+            drop(server);
+            drop(held);
+            mem[i] = m;
+        }
+        match results.memory.iter_mut().find(|(k, _)| *k == n) {
+            Some((_, v)) => v.push((mem[0], mem[1])),
+            None => results.memory.push((n, vec![(mem[0], mem[1])])),
+        }
     }
     Ok(())
 }
@@ -1122,52 +1141,56 @@ fn report(plan: &Plan, results: &Results, machine: &str, took: Duration) -> Stri
             spread(&ratios(row, |s| s.p99_us), 2),
         );
     }
-    let _ = writeln!(out, "\nResident memory (VmRSS growth / N, bytes):\n");
-    let _ = writeln!(out, "| N | per idle session: ceiling | per idle session: MCP | per idle stream: ceiling | per idle session + stream: MCP | MCP (session + stream) − ceiling stream |");
-    let _ = writeln!(out, "|---|---|---|---|---|---|");
-    for (n, runs) in &results.memory {
-        let col =
-            |f: &dyn Fn(&(Mem, Mem)) -> f64| spread(&runs.iter().map(f).collect::<Vec<_>>(), 0);
+    if !results.memory.is_empty() {
+        let _ = writeln!(out, "\nResident memory (VmRSS growth / N, bytes):\n");
+        let _ = writeln!(out, "| N | per idle session: ceiling | per idle session: MCP | per idle stream: ceiling | per idle session + stream: MCP | MCP (session + stream) − ceiling stream |");
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        for (n, runs) in &results.memory {
+            let col =
+                |f: &dyn Fn(&(Mem, Mem)) -> f64| spread(&runs.iter().map(f).collect::<Vec<_>>(), 0);
+            let _ = writeln!(
+                out,
+                "| {n} | {} | {} | {} | {} | {} |",
+                col(&|(c, _)| c.session),
+                col(&|(_, m)| m.session),
+                col(&|(c, _)| c.stream),
+                col(&|(_, m)| m.both),
+                col(&|(c, m)| m.both - c.stream),
+            );
+        }
+    }
+    if !results.fanout.is_empty() {
         let _ = writeln!(
             out,
-            "| {n} | {} | {} | {} | {} | {} |",
-            col(&|(c, _)| c.session),
-            col(&|(_, m)| m.session),
-            col(&|(c, _)| c.stream),
-            col(&|(_, m)| m.both),
-            col(&|(c, m)| m.both - c.stream),
+            "\nFan-out of one notification to {} open streams, one reader stalled (in-process):\n",
+            plan.fanout
+        );
+        let _ = writeln!(
+            out,
+            "| | the call | until every live reader has it | delivered / queued |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|");
+        let fan = |f: &dyn Fn(&(Fanout, Fanout)) -> f64| {
+            spread(&results.fanout.iter().map(f).collect::<Vec<_>>(), 2)
+        };
+        let last = results.fanout.last().copied().unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| bare channels (floor) | {} ms | {} ms | {} / {} |",
+            fan(&|(c, _)| c.call_ms),
+            fan(&|(c, _)| c.delivered_ms),
+            last.0.delivered,
+            last.0.queued
+        );
+        let _ = writeln!(
+            out,
+            "| `Sessions::broadcast` | {} ms | {} ms | {} / {} |",
+            fan(&|(_, m)| m.call_ms),
+            fan(&|(_, m)| m.delivered_ms),
+            last.1.delivered,
+            last.1.queued
         );
     }
-    let _ = writeln!(
-        out,
-        "\nFan-out of one notification to {} open streams, one reader stalled (in-process):\n",
-        plan.fanout
-    );
-    let _ = writeln!(
-        out,
-        "| | the call | until every live reader has it | delivered / queued |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|");
-    let fan = |f: &dyn Fn(&(Fanout, Fanout)) -> f64| {
-        spread(&results.fanout.iter().map(f).collect::<Vec<_>>(), 2)
-    };
-    let last = results.fanout.last().copied().unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "| bare channels (floor) | {} ms | {} ms | {} / {} |",
-        fan(&|(c, _)| c.call_ms),
-        fan(&|(c, _)| c.delivered_ms),
-        last.0.delivered,
-        last.0.queued
-    );
-    let _ = writeln!(
-        out,
-        "| `Sessions::broadcast` | {} ms | {} ms | {} / {} |",
-        fan(&|(_, m)| m.call_ms),
-        fan(&|(_, m)| m.delivered_ms),
-        last.1.delivered,
-        last.1.queued
-    );
     let _ = writeln!(out, "\nAgainst the bar (PERF.md):\n");
     let _ = writeln!(out, "| figure | target | measured | met |");
     let _ = writeln!(out, "|---|---|---|---|");
@@ -1227,28 +1250,30 @@ fn report(plan: &Plan, results: &Results, machine: &str, took: Duration) -> Stri
             median(v.clone()) <= 2048.0,
         );
     }
-    let v: Vec<f64> = results.fanout.iter().map(|(_, m)| m.call_ms).collect();
-    let stalled_ok = results
-        .fanout
-        .iter()
-        .all(|(_, m)| m.queued == 1 && m.delivered + 1 == plan.fanout);
-    bar(
-        &format!("broadcast to {} streams, one stalled", plan.fanout),
-        "≤ 10 ms, never blocked",
-        format!(
-            "{} ms (every reader: {} ms)",
-            spread(&v, 2),
-            spread(
-                &results
-                    .fanout
-                    .iter()
-                    .map(|(_, m)| m.delivered_ms)
-                    .collect::<Vec<_>>(),
-                2
-            )
-        ),
-        median(v.clone()) <= 10.0 && stalled_ok,
-    );
+    if !results.fanout.is_empty() {
+        let v: Vec<f64> = results.fanout.iter().map(|(_, m)| m.call_ms).collect();
+        let stalled_ok = results
+            .fanout
+            .iter()
+            .all(|(_, m)| m.queued == 1 && m.delivered + 1 == plan.fanout);
+        bar(
+            &format!("broadcast to {} streams, one stalled", plan.fanout),
+            "≤ 10 ms, never blocked",
+            format!(
+                "{} ms (every reader: {} ms)",
+                spread(&v, 2),
+                spread(
+                    &results
+                        .fanout
+                        .iter()
+                        .map(|(_, m)| m.delivered_ms)
+                        .collect::<Vec<_>>(),
+                    2
+                )
+            ),
+            median(v.clone()) <= 10.0 && stalled_ok,
+        );
+    }
     let max_c = plan.concurrency.iter().copied().max().unwrap_or(1);
     if let Some(r) = find(&format!("tools/call, JSON answer, {max_c} in flight")) {
         let v = ratios(r, |s| s.p99_us);
