@@ -216,6 +216,32 @@ impl Outbox {
         let _ = direct.send(message_event(None, json)).await;
     }
 
+    /// Writes the request's answer and ends the stream, if that needs no waiting: always on a
+    /// session stream; on a stateless one, when its channel has room. False when the answer
+    /// must wait for room: [`respond`](Self::respond) then.
+    pub(crate) fn try_finish(&self, json: &[u8]) -> bool {
+        let mut state = self.state();
+        match &*state {
+            State::Session(stream) => {
+                let stream = *stream;
+                *state = State::Closed;
+                drop(state);
+                if let Some(session) = &self.session {
+                    session.stream_send(stream, json, true);
+                }
+                true
+            }
+            State::Direct(tx) => match tx.try_send(message_event(None, json)) {
+                Ok(()) | Err(TrySendError::Closed(_)) => {
+                    *state = State::Closed;
+                    true
+                }
+                Err(TrySendError::Full(_)) => false,
+            },
+            _ => true,
+        }
+    }
+
     /// Ends the stream without (further) answers: the request was cancelled, or a batch is done.
     pub(crate) fn abandon(&self) {
         let previous = std::mem::replace(&mut *self.state(), State::Closed);

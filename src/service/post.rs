@@ -430,7 +430,7 @@ where
                 Some(json) => json_response(json),
                 None => reply.cancelled(),
             },
-            ResponseMode::Sse => reply.streamed(call),
+            ResponseMode::Sse => reply.streamed(call).await,
             ResponseMode::Adaptive => {
                 // Most handlers answer at once: try that before arming a timer.
                 if let Poll::Ready(answer) = futures_util::poll!(&mut call) {
@@ -441,8 +441,8 @@ where
                 tokio::select! {
                     biased;
                     answer = &mut call => reply.finished(answer),
-                    () = waiter.first_message() => reply.streamed(call),
-                    () = delay => reply.streamed(call),
+                    () = waiter.first_message() => reply.streamed(call).await,
+                    () = delay => reply.streamed(call).await,
                 }
             }
         }
@@ -578,16 +578,30 @@ struct Reply {
 }
 
 impl Reply {
-    /// An SSE stream; the handler goes on in its own task and its answer ends the stream.
-    fn streamed(self, call: Call) -> Response<McpBody> {
+    /// An SSE stream whose answer ends it. A handler that has answered by now (most answer
+    /// at once) has its answer written before the response leaves, so hyper writes headers,
+    /// events and the end of the stream in one go, and no task is spawned; a slower one goes on
+    /// in its own task.
+    async fn streamed(self, mut call: Call) -> Response<McpBody> {
         let body = self.outbox.stream(self.capacity, self.keep_alive);
-        let outbox = self.outbox;
-        tokio::spawn(async move {
-            match call.await {
-                Some(json) => outbox.respond(&json, true).await,
-                None => outbox.abandon(),
+        match futures_util::poll!(&mut call) {
+            Poll::Ready(Some(json)) if self.outbox.try_finish(&json) => {}
+            Poll::Ready(None) => self.outbox.abandon(),
+            Poll::Ready(Some(json)) => {
+                // A stateless stream already full: the answer waits for room.
+                let outbox = self.outbox;
+                tokio::spawn(async move { outbox.respond(&json, true).await });
             }
-        });
+            Poll::Pending => {
+                let outbox = self.outbox;
+                tokio::spawn(async move {
+                    match call.await {
+                        Some(json) => outbox.respond(&json, true).await,
+                        None => outbox.abandon(),
+                    }
+                });
+            }
+        }
         sse_response(body)
     }
 
@@ -599,9 +613,11 @@ impl Reply {
         };
         if self.outbox.has_buffered() {
             let body = self.outbox.stream(self.capacity, self.keep_alive);
-            // Never waits: the new stream has room for everything buffered plus the answer.
-            let outbox = self.outbox.clone();
-            tokio::spawn(async move { outbox.respond(&json, true).await });
+            // The new stream has room for everything buffered plus the answer.
+            if !self.outbox.try_finish(&json) {
+                let outbox = self.outbox.clone();
+                tokio::spawn(async move { outbox.respond(&json, true).await });
+            }
             sse_response(body)
         } else {
             self.outbox.detach();
