@@ -162,6 +162,15 @@ fn profile(what: &str, n: usize) -> Result<(), BoxError> {
                 }
             }
             "idle" | "idle-streams" => {
+                let rss = || {
+                    std::fs::read_to_string("/proc/self/status")
+                        .unwrap_or_default()
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmRSS:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+                        .map_or(0.0, |kb| kb * 1024.0)
+                };
+                let before = rss();
                 let mut held = Vec::with_capacity(n);
                 for _ in 0..n {
                     let id = open(&svc).await?;
@@ -177,6 +186,10 @@ fn profile(what: &str, n: usize) -> Result<(), BoxError> {
                 // Let every stream write its priming event and park.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 std::hint::black_box(&held);
+                eprintln!(
+                    "VmRSS growth per {what}: {:.0} B",
+                    (rss() - before) / n as f64
+                );
             }
             other => return Err(format!("unknown profile {other}").into()),
         }
@@ -331,14 +344,16 @@ impl Server {
             Role::Ceiling => "ceiling",
             Role::Mcp => "mcp",
         };
-        let mut cmd = if pinning() {
-            let mut cmd = Command::new("taskset");
-            cmd.args(["-c", "0"]).arg(exe);
-            cmd
-        } else {
-            Command::new(exe)
-        };
-        cmd.args(["--role", name])
+        // E2E_SERVER_WRAP="valgrind --tool=dhat" runs the servers under a tool.
+        let mut argv: Vec<std::ffi::OsString> = Vec::new();
+        if pinning() {
+            argv.extend(["taskset", "-c", "0"].map(Into::into));
+        }
+        argv.extend(wrapper().iter().map(Into::into));
+        argv.push(exe.into());
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .args(["--role", name])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -395,9 +410,28 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Closing its stdin ends the server (a tool wrapping it gets to write its report).
+        drop(self.child.stdin.take());
+        let grace = if wrapper().is_empty() { 2 } else { 120 };
+        let deadline = Instant::now() + Duration::from_secs(grace);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn wrapper() -> &'static [String] {
+    static WRAP: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    WRAP.get_or_init(|| {
+        std::env::var("E2E_SERVER_WRAP")
+            .map(|w| w.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default()
+    })
 }
 
 fn clock_ticks() -> f64 {
