@@ -1,14 +1,15 @@
 //! `SseBody`: an `http_body::Body` fed by a bounded channel of encoded events.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future as _;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 
 use super::event::KEEP_ALIVE;
@@ -16,9 +17,10 @@ use super::event::KEEP_ALIVE;
 /// Creates a bounded event channel: the [`SseSender`] half pushes encoded events, the [`SseBody`]
 /// half is the response body that writes them.
 ///
-/// The body ends when the sender is dropped and every queued event is written, or at once when
-/// [`SseSender::close`] is called. Nothing in it blocks: a full channel is reported to the sender,
-/// which decides what to do (the MCP transport closes the connection so the client resumes).
+/// The body ends when the sender is dropped and every queued event is written, or, after
+/// [`SseSender::close`], once the queue and the last event are written. Nothing in it blocks: a
+/// full channel is reported to the sender, which decides what to do (the MCP transport closes
+/// the connection so the client resumes).
 ///
 /// # Panics
 ///
@@ -39,16 +41,26 @@ use super::event::KEEP_ALIVE;
 /// # }
 /// ```
 pub fn channel(capacity: usize) -> (SseSender, SseBody) {
-    let (tx, rx) = mpsc::channel(capacity);
-    let (close_tx, close_rx) = oneshot::channel();
+    assert!(
+        capacity > 0,
+        "an SSE channel needs a capacity of at least one event"
+    );
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            queue: VecDeque::new(),
+            capacity,
+            last: None,
+            senders: 1,
+            closed: false,
+            reader: None,
+            waiting: Vec::new(),
+        }),
+    });
     let sender = SseSender {
-        tx,
-        close: close_tx,
+        shared: shared.clone(),
     };
     let body = SseBody {
-        rx,
-        close: Some(close_rx),
-        last: None,
+        shared,
         keep_alive: None,
         deadline: None,
         on_drop: None,
@@ -57,10 +69,58 @@ pub fn channel(capacity: usize) -> (SseSender, SseBody) {
     (sender, body)
 }
 
+/// The channel between [`SseSender`]s and their [`SseBody`]: a queue under a mutex. An idle
+/// stream holds one small allocation here (plus its queue's few slots once used), where a
+/// tokio `mpsc` + `oneshot` pair holds about 1.6 KB.
+struct Shared {
+    state: Mutex<State>,
+}
+
+struct State {
+    queue: VecDeque<Bytes>,
+    capacity: usize,
+    /// Set by [`SseSender::close`]: written once the queue is drained, then the body ends.
+    last: Option<Bytes>,
+    /// Live senders; the body ends once none is left and the queue is drained.
+    senders: usize,
+    /// The body is gone or finished, or a sender closed it: sends fail.
+    closed: bool,
+    /// The body, waiting for an event.
+    reader: Option<Waker>,
+    /// Senders waiting for room.
+    waiting: Vec<Waker>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every critical section finishes its edit before anything can panic.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl State {
+    /// Queues `event` if there is room; returns the reader to wake (outside the lock).
+    fn push(&mut self, event: Bytes) -> Result<Option<Waker>, TrySendError> {
+        if self.closed {
+            Err(TrySendError::Closed(event))
+        } else if self.queue.len() >= self.capacity {
+            Err(TrySendError::Full(event))
+        } else {
+            self.queue.push_back(event);
+            Ok(self.reader.take())
+        }
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
 /// The sending half of [`channel`].
 pub struct SseSender {
-    tx: mpsc::Sender<Bytes>,
-    close: oneshot::Sender<Bytes>,
+    shared: Arc<Shared>,
 }
 
 impl SseSender {
@@ -72,10 +132,9 @@ impl SseSender {
     /// [`TrySendError::Closed`] when the body is gone (the client disconnected). The event is
     /// handed back in both cases.
     pub fn try_send(&self, event: Bytes) -> Result<(), TrySendError> {
-        self.tx.try_send(event).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(b) => TrySendError::Full(b),
-            mpsc::error::TrySendError::Closed(b) => TrySendError::Closed(b),
-        })
+        let reader = self.shared.state().push(event)?;
+        wake(reader);
+        Ok(())
     }
 
     /// Queues one encoded event, waiting for room while the channel is full.
@@ -84,35 +143,81 @@ impl SseSender {
     ///
     /// [`TrySendError::Closed`] when the body is gone; the event is handed back.
     pub async fn send(&self, event: Bytes) -> Result<(), TrySendError> {
-        self.tx
-            .send(event)
-            .await
-            .map_err(|e| TrySendError::Closed(e.0))
+        let mut event = Some(event);
+        std::future::poll_fn(|cx| {
+            let Some(ev) = event.take() else {
+                return Poll::Ready(Ok(()));
+            };
+            let mut state = self.shared.state();
+            match state.push(ev) {
+                Ok(reader) => {
+                    drop(state);
+                    wake(reader);
+                    Poll::Ready(Ok(()))
+                }
+                Err(TrySendError::Full(ev)) => {
+                    event = Some(ev);
+                    if !state.waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                        state.waiting.push(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+                Err(closed) => Poll::Ready(Err(closed)),
+            }
+        })
+        .await
     }
 
-    /// A clone of the underlying channel sender, to wait for room without holding a lock.
-    pub(crate) fn raw_sender(&self) -> mpsc::Sender<Bytes> {
-        self.tx.clone()
+    /// Another sender of the same channel, to wait for room without holding a lock. The body
+    /// ends once every sender is gone.
+    pub(crate) fn raw_sender(&self) -> Self {
+        self.shared.state().senders += 1;
+        Self {
+            shared: self.shared.clone(),
+        }
     }
 
-    /// Whether the body has been dropped, which means the client went away.
+    /// Whether the body has been dropped (the client went away) or has ended.
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.shared.state().closed
     }
 
     /// Ends the body: the events already queued are written, then `last` (for example an event
     /// carrying only `retry:`; empty for none), then the body ends.
     pub fn close(self, last: Bytes) {
-        let _ = self.close.send(last);
+        let reader = {
+            let mut state = self.shared.state();
+            if !state.closed {
+                state.closed = true;
+                state.last = Some(last);
+            }
+            state.reader.take()
+        };
+        wake(reader);
+    }
+}
+
+impl Drop for SseSender {
+    fn drop(&mut self) {
+        let reader = {
+            let mut state = self.shared.state();
+            state.senders -= 1;
+            if state.senders > 0 {
+                return;
+            }
+            state.reader.take()
+        };
+        wake(reader);
     }
 }
 
 impl fmt::Debug for SseSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.state();
         f.debug_struct("SseSender")
-            .field("capacity", &self.tx.max_capacity())
-            .field("closed", &self.tx.is_closed())
+            .field("capacity", &state.capacity)
+            .field("closed", &state.closed)
             .finish()
     }
 }
@@ -145,10 +250,7 @@ type DropHook = Box<dyn FnOnce() + Send + Sync>;
 /// the stream is over. With [`keep_alive`](Self::keep_alive) it writes a `:` comment after each
 /// stretch of silence, so proxies and clients do not time an idle stream out.
 pub struct SseBody {
-    rx: mpsc::Receiver<Bytes>,
-    close: Option<oneshot::Receiver<Bytes>>,
-    /// Set by [`SseSender::close`]: written once the queue is drained.
-    last: Option<Bytes>,
+    shared: Arc<Shared>,
     keep_alive: Option<KeepAlive>,
     deadline: Option<(Pin<Box<Sleep>>, Bytes)>,
     on_drop: Option<DropHook>,
@@ -190,8 +292,24 @@ impl SseBody {
         self.done = true;
         self.keep_alive = None;
         self.deadline = None;
-        self.rx.close();
+        self.close_channel();
         Poll::Ready(None)
+    }
+
+    /// Refuses further events, drops the queued ones, and wakes senders waiting for room.
+    fn close_channel(&self) {
+        let (queue, waiting) = {
+            let mut state = self.shared.state();
+            state.closed = true;
+            (
+                std::mem::take(&mut state.queue),
+                std::mem::take(&mut state.waiting),
+            )
+        };
+        drop(queue);
+        for waker in waiting {
+            waker.wake();
+        }
     }
 }
 
@@ -218,21 +336,29 @@ impl Body for SseBody {
                 return Poll::Ready((!last.is_empty()).then(|| Ok(Frame::data(last))));
             }
         }
-        if let Some(close) = this.close.as_mut() {
-            match Pin::new(close).poll(cx) {
-                // Closed on purpose: drain what is queued, then write `last`.
-                Poll::Ready(Ok(last)) => {
-                    this.close = None;
-                    this.last = Some(last);
-                    this.rx.close();
+        let next = {
+            let mut state = this.shared.state();
+            match state.queue.pop_front() {
+                Some(event) => {
+                    let waiting = std::mem::take(&mut state.waiting);
+                    Poll::Ready(Some((event, waiting)))
                 }
-                // The sender was dropped without `close`: drain the channel as usual.
-                Poll::Ready(Err(_)) => this.close = None,
-                Poll::Pending => {}
+                // Closed on purpose, or every sender gone: the end, after `last` if any.
+                None if state.last.is_some() || state.senders == 0 => Poll::Ready(None),
+                None => {
+                    let waker = cx.waker();
+                    if !state.reader.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                        state.reader = Some(waker.clone());
+                    }
+                    Poll::Pending
+                }
             }
-        }
-        match this.rx.poll_recv(cx) {
-            Poll::Ready(Some(event)) => {
+        };
+        match next {
+            Poll::Ready(Some((event, waiting))) => {
+                for waker in waiting {
+                    waker.wake();
+                }
                 if let Some(ka) = this.keep_alive.as_mut() {
                     if let Some(sleep) = ka.sleep.as_mut() {
                         sleep.as_mut().reset(Instant::now() + ka.interval);
@@ -241,7 +367,7 @@ impl Body for SseBody {
                 Poll::Ready(Some(Ok(Frame::data(event))))
             }
             Poll::Ready(None) => {
-                let last = this.last.take().filter(|l| !l.is_empty());
+                let last = this.shared.state().last.take().filter(|l| !l.is_empty());
                 let _ = this.finish();
                 Poll::Ready(last.map(|l| Ok(Frame::data(l))))
             }
@@ -279,6 +405,7 @@ impl Body for SseBody {
 
 impl Drop for SseBody {
     fn drop(&mut self) {
+        self.close_channel();
         if let Some(hook) = self.on_drop.take() {
             hook();
         }
@@ -345,6 +472,21 @@ mod tests {
         assert_eq!(next(&mut body).await.unwrap(), "retry: 100\n\n");
         assert!(next(&mut body).await.is_none());
         assert!(body.is_end_stream());
+    }
+
+    #[tokio::test]
+    async fn send_waits_for_room_and_the_body_ends_with_the_last_sender() {
+        let (tx, mut body) = channel(1);
+        tx.try_send(Bytes::from_static(b"1")).unwrap();
+        let second = tx.raw_sender();
+        drop(tx);
+        let send = tokio::spawn(async move { second.send(Bytes::from_static(b"2")).await });
+        tokio::task::yield_now().await;
+        assert!(!send.is_finished());
+        assert_eq!(next(&mut body).await.unwrap(), "1");
+        send.await.unwrap().unwrap();
+        assert_eq!(next(&mut body).await.unwrap(), "2");
+        assert!(next(&mut body).await.is_none());
     }
 
     #[tokio::test]
