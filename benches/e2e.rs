@@ -110,8 +110,10 @@ fn profile(what: &str, n: usize) -> Result<(), BoxError> {
         "post-json-mode" => ResponseMode::Json,
         _ => ResponseMode::Adaptive,
     };
+    let layer = McpLayer::new().response_mode(mode).max_sessions(n + 16);
+    let fanout_sessions = layer.sessions();
     let svc = ServiceBuilder::new()
-        .layer(McpLayer::new().response_mode(mode).max_sessions(n + 16))
+        .layer(layer)
         .service_fn(common::handle);
     let addr = SocketAddr::from(([127, 0, 0, 1], 3000));
     let open = |svc: &_| {
@@ -190,6 +192,27 @@ fn profile(what: &str, n: usize) -> Result<(), BoxError> {
                     "VmRSS growth per {what}: {:.0} B",
                     (rss() - before) / n as f64
                 );
+            }
+            "broadcast" => {
+                // `n` sessions with a GET stream each, read; 20 broadcasts. Count the calls
+                // alone with --toggle-collect='*Sessions::broadcast*'.
+                let layer_sessions = fanout_sessions.clone();
+                let mut bodies = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let id = open(&svc).await?;
+                    let res = svc
+                        .clone()
+                        .oneshot(bodiless(addr, http::Method::GET, &id))
+                        .await?;
+                    bodies.push(res.into_body());
+                }
+                let armed = Arc::new(AtomicBool::new(false));
+                let _ = readers(bodies, &armed);
+                for _ in 0..20 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    let report = layer_sessions.broadcast("notifications/tools/list_changed", None);
+                    assert_eq!(report.delivered, n);
+                }
             }
             other => return Err(format!("unknown profile {other}").into()),
         }
