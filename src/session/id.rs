@@ -93,6 +93,19 @@ pub(crate) fn b64_encode(raw: &[u8]) -> String {
     text
 }
 
+/// [`b64_encode`] into a fixed-size buffer: `M` must be `N / 3 * 4`.
+pub(crate) fn b64_encode_array<const N: usize, const M: usize>(raw: &[u8; N]) -> [u8; M] {
+    debug_assert!(N % 3 == 0 && M == N / 3 * 4);
+    let mut text = [0u8; M];
+    for (chunk, out) in raw.chunks_exact(3).zip(text.chunks_exact_mut(4)) {
+        let n = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
+        for (o, shift) in out.iter_mut().zip([18, 12, 6, 0]) {
+            *o = ALPHABET[(n >> shift) as usize & 63];
+        }
+    }
+    text
+}
+
 /// The inverse of [`b64_encode`] into exactly `N` bytes; `None` for anything else.
 pub(crate) fn b64_decode<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
     if N % 3 != 0 || text.len() != N / 3 * 4 {
@@ -158,6 +171,14 @@ mod tests {
         assert_eq!(id.as_str().len(), TEXT_LEN);
         assert!(is_visible_ascii(id.as_str().as_bytes()));
         assert_eq!(IdParts::decode(id.as_str().as_bytes()), Some(parts));
+    }
+
+    #[test]
+    fn array_encoding_matches_string_encoding() {
+        let raw: [u8; 18] = std::array::from_fn(|i| (i * 37) as u8);
+        let text: [u8; 24] = b64_encode_array(&raw);
+        assert_eq!(&text[..], b64_encode(&raw).as_bytes());
+        assert_eq!(b64_decode::<18>(&text), Some(raw));
     }
 
     #[test]

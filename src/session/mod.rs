@@ -248,11 +248,7 @@ impl SessionInner {
     /// Sends a message that is not tied to a request on the standalone stream (recorded and
     /// written when the client opens one, if none is open).
     pub(crate) fn send_unrelated(&self, json: &[u8]) -> Delivery {
-        {
-            let mut state = self.state();
-            state.streams.map.entry(STANDALONE).or_default();
-        }
-        self.stream_send(STANDALONE, json, false)
+        self.send_on(STANDALONE, json, false, true)
     }
 
     pub(crate) fn has_stream(&self) -> bool {

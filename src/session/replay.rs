@@ -5,13 +5,14 @@
 //! is session-scoped by construction: a store hands out one [`SessionEventLog`] per session, and
 //! a log only knows its own session's streams, so it can never return another session's events.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::stream::StreamMap;
 use super::SessionId;
 
 /// Default number of events kept per stream.
@@ -112,14 +113,14 @@ impl EventStore for MemoryEventStore {
     fn open(&self, _session: &SessionId) -> Box<dyn SessionEventLog> {
         Box::new(MemoryLog {
             bounds: *self,
-            streams: HashMap::new(),
+            streams: StreamMap::default(),
         })
     }
 }
 
 struct MemoryLog {
     bounds: MemoryEventStore,
-    streams: HashMap<u32, Ring>,
+    streams: StreamMap<Ring>,
 }
 
 #[derive(Default)]

@@ -7,11 +7,12 @@
 //! `retry:` hint) and the client resumes from the log, so nothing is lost and nothing blocks.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::id::{b64_decode, b64_encode, tags_match};
+use super::id::{b64_decode, b64_encode_array, tags_match};
 use super::replay::Replay;
 use super::{Delivery, SessionInner};
 use crate::jsonrpc::RequestId;
@@ -27,6 +28,17 @@ const FINISHED_STREAMS_KEPT: usize = 16;
 
 /// Raw event id: session tag (8) + stream (4) + sequence (6) = 18 bytes → 24 characters.
 const EVENT_ID_RAW: usize = 18;
+const EVENT_ID_TEXT: usize = 24;
+
+/// An event id, on the stack.
+struct EventId([u8; EVENT_ID_TEXT]);
+
+impl EventId {
+    fn as_str(&self) -> &str {
+        // Base64url: ASCII only.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
 
 /// Per-stream delivery state (the events themselves live in the replay log).
 #[derive(Default)]
@@ -50,10 +62,35 @@ struct Conn {
     tx: SseSender,
 }
 
+/// A hasher for the stream numbers that key a session's maps. They are counters the server
+/// hands out (a client can look one up, never insert one), so SipHash's defence against chosen
+/// keys buys nothing here, and it cost more than the rest of a broadcast's lookups.
+#[derive(Default, Clone, Copy)]
+pub(super) struct StreamHasher(u64);
+
+impl std::hash::Hasher for StreamHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by stream number.
+pub(super) type StreamMap<V> = HashMap<u32, V, BuildHasherDefault<StreamHasher>>;
+
 /// Where a stream stands, for the session's bookkeeping.
 #[derive(Default)]
 pub(super) struct Streams {
-    pub(super) map: HashMap<u32, StreamState>,
+    pub(super) map: StreamMap<StreamState>,
     next_stream: u32,
     next_conn: u64,
 }
@@ -68,12 +105,12 @@ pub(crate) enum ResumeError {
 }
 
 impl SessionInner {
-    fn event_id(&self, stream: u32, seq: u64) -> String {
+    fn event_id(&self, stream: u32, seq: u64) -> EventId {
         let mut raw = [0u8; EVENT_ID_RAW];
         raw[..8].copy_from_slice(&self.event_tag);
         raw[8..12].copy_from_slice(&stream.to_be_bytes());
         raw[12..].copy_from_slice(&seq.to_be_bytes()[2..]);
-        b64_encode(&raw)
+        EventId(b64_encode_array(&raw))
     }
 
     fn parse_event_id(&self, text: &[u8]) -> Option<(u32, u64)> {
@@ -128,7 +165,7 @@ impl SessionInner {
         state.next_seq += 1;
         let seq = state.next_seq;
         let event = Event::new()
-            .id(&self.event_id(stream, seq))
+            .id(self.event_id(stream, seq).as_str())
             .map(|e| e.retry(self.config.retry_interval).data("").finish());
         if let Ok(event) = event {
             let _ = tx.try_send(event);
@@ -161,7 +198,7 @@ impl SessionInner {
         self.prime(&mut st, stream, &tx);
         for json in buffered {
             st.next_seq += 1;
-            let event = message_event(Some(&self.event_id(stream, st.next_seq)), &json);
+            let event = message_event(Some(self.event_id(stream, st.next_seq).as_str()), &json);
             state.log.record(stream, st.next_seq, event.clone());
             // The channel has room for everything buffered.
             let _ = tx.try_send(event);
@@ -192,13 +229,24 @@ impl SessionInner {
     /// Records and sends one message on `stream`; `last` marks the request's answer, after which
     /// the stream ends. Never waits.
     pub(crate) fn stream_send(&self, stream: u32, json: &[u8], last: bool) -> Delivery {
+        self.send_on(stream, json, last, false)
+    }
+
+    /// [`stream_send`](Self::stream_send); with `create`, a stream not known yet is created
+    /// (the standalone stream, before its first GET), under the same lock.
+    pub(super) fn send_on(&self, stream: u32, json: &[u8], last: bool, create: bool) -> Delivery {
         if self.is_closed() {
             return Delivery::Dropped;
         }
         let mut guard = self.state();
         let state = &mut *guard;
-        let Some(st) = state.streams.map.get_mut(&stream) else {
-            return Delivery::Dropped;
+        let st = if create {
+            state.streams.map.entry(stream).or_default()
+        } else {
+            let Some(st) = state.streams.map.get_mut(&stream) else {
+                return Delivery::Dropped;
+            };
+            st
         };
         if st.done {
             return Delivery::Dropped;
@@ -211,7 +259,7 @@ impl SessionInner {
         }
         st.next_seq += 1;
         let seq = st.next_seq;
-        let event = message_event(Some(&self.event_id(stream, seq)), json);
+        let event = message_event(Some(self.event_id(stream, seq).as_str()), json);
         state.log.record(stream, seq, event.clone());
         st.done = last;
         let delivery = match st.conn.as_ref().map(|c| c.tx.try_send(event)) {

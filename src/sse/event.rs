@@ -141,17 +141,19 @@ impl fmt::Debug for Event {
 /// `json` must be compact JSON (no raw line breaks), as `serde_json::to_vec` writes it; `id` is
 /// made by the transport and never contains a line break.
 pub(crate) fn message_event(id: Option<&str>, json: &[u8]) -> Bytes {
+    const EVENT: &[u8] = b"event: message\ndata: ";
+    // Exactly the length written: a full Vec becomes `Bytes` without a second allocation.
     let id_len = id.map_or(0, |id| id.len() + 5);
-    let mut buf = BytesMut::with_capacity(id_len + json.len() + 24);
+    let mut buf = Vec::with_capacity(id_len + EVENT.len() + json.len() + 2);
     if let Some(id) = id {
         buf.extend_from_slice(b"id: ");
         buf.extend_from_slice(id.as_bytes());
-        buf.put_u8(b'\n');
+        buf.push(b'\n');
     }
-    buf.extend_from_slice(b"event: message\ndata: ");
+    buf.extend_from_slice(EVENT);
     buf.extend_from_slice(json);
     buf.extend_from_slice(b"\n\n");
-    buf.freeze()
+    Bytes::from(buf)
 }
 
 fn check_field(field: &'static str, value: &str, nul_forbidden: bool) -> Result<(), SseFieldError> {
