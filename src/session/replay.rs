@@ -150,7 +150,7 @@ impl Ring {
 impl SessionEventLog for MemoryLog {
     fn record(&mut self, stream: u32, seq: u64, event: Bytes) {
         let now = Instant::now();
-        let ring = self.streams.entry(stream).or_default();
+        let ring = self.streams.get_or_default(stream);
         ring.bytes += event.len();
         ring.events.push_back((seq, now, event));
         ring.evict(&self.bounds, now);

@@ -6,8 +6,6 @@
 //! stream's connection if one is attached. A connection that cannot keep up is closed (after a
 //! `retry:` hint) and the client resumes from the log, so nothing is lost and nothing blocks.
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -62,30 +60,89 @@ struct Conn {
     tx: SseSender,
 }
 
-/// A hasher for the stream numbers that key a session's maps. They are counters the server
-/// hands out (a client can look one up, never insert one), so SipHash's defence against chosen
-/// keys buys nothing here, and it cost more than the rest of a broadcast's lookups.
-#[derive(Default, Clone, Copy)]
-pub(super) struct StreamHasher(u64);
+/// A map keyed by stream number: a vector searched in order. A session has a few streams (the
+/// standalone one and the request streams still open or kept for resumption), so a scan is as
+/// fast as hashing, and an idle session's one stream costs one slot (~70 B) where a hash table
+/// starts at four (~300 B).
+pub(super) struct StreamMap<V> {
+    entries: Vec<(u32, V)>,
+}
 
-impl std::hash::Hasher for StreamHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+impl<V> Default for StreamMap<V> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
         }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
-/// A map keyed by stream number.
-pub(super) type StreamMap<V> = HashMap<u32, V, BuildHasherDefault<StreamHasher>>;
+impl<V> StreamMap<V> {
+    pub(super) fn get(&self, stream: &u32) -> Option<&V> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == stream)
+            .map(|(_, v)| v)
+    }
+
+    pub(super) fn get_mut(&mut self, stream: &u32) -> Option<&mut V> {
+        self.entries
+            .iter_mut()
+            .find(|(k, _)| k == stream)
+            .map(|(_, v)| v)
+    }
+
+    /// The value of `stream`, inserted with `V::default()` first if there is none.
+    pub(super) fn get_or_default(&mut self, stream: u32) -> &mut V
+    where
+        V: Default,
+    {
+        let i = match self.entries.iter().position(|(k, _)| *k == stream) {
+            Some(i) => i,
+            None => {
+                self.push(stream, V::default());
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[i].1
+    }
+
+    pub(super) fn insert(&mut self, stream: u32, value: V) -> Option<V> {
+        match self.get_mut(&stream) {
+            Some(slot) => Some(std::mem::replace(slot, value)),
+            None => {
+                self.push(stream, value);
+                None
+            }
+        }
+    }
+
+    fn push(&mut self, stream: u32, value: V) {
+        let len = self.entries.len();
+        if len == self.entries.capacity() {
+            // One slot at a time while small (most sessions have one or two streams), then
+            // doubling.
+            self.entries.reserve_exact(if len < 4 { 1 } else { len });
+        }
+        self.entries.push((stream, value));
+    }
+
+    pub(super) fn remove(&mut self, stream: &u32) -> Option<V> {
+        let i = self.entries.iter().position(|(k, _)| k == stream)?;
+        Some(self.entries.swap_remove(i).1)
+    }
+
+    pub(super) fn keys(&self) -> impl Iterator<Item = &u32> {
+        self.entries.iter().map(|(k, _)| k)
+    }
+
+    pub(super) fn values(&self) -> impl Iterator<Item = &V> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&u32, &V)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+}
 
 /// Where a stream stands, for the session's bookkeeping.
 #[derive(Default)]
@@ -241,7 +298,7 @@ impl SessionInner {
         let mut guard = self.state();
         let state = &mut *guard;
         let st = if create {
-            state.streams.map.entry(stream).or_default()
+            state.streams.map.get_or_default(stream)
         } else {
             let Some(st) = state.streams.map.get_mut(&stream) else {
                 return Delivery::Dropped;
@@ -368,7 +425,7 @@ impl SessionInner {
         let polls = version.primes_streams();
         let mut guard = self.state();
         let state = &mut *guard;
-        let st = state.streams.map.entry(STANDALONE).or_default();
+        let st = state.streams.map.get_or_default(STANDALONE);
         // A fresh connection gets every message no connection took yet, or those of them the
         // log still keeps.
         let pending = match state.log.replay(STANDALONE, st.delivered) {
@@ -377,7 +434,7 @@ impl SessionInner {
         };
         let streams = &mut state.streams;
         let (tx, body, conn) = self.connect(streams, STANDALONE, pending.len(), polls);
-        let st = streams.map.entry(STANDALONE).or_default();
+        let st = streams.map.get_or_default(STANDALONE);
         st.polls = polls;
         self.prime(st, STANDALONE, &tx);
         for event in pending {
@@ -420,7 +477,7 @@ impl SessionInner {
         // No early return after this point: dropping the body runs a hook that takes the lock.
         let streams = &mut state.streams;
         let (tx, body, conn) = self.connect(streams, stream, events.len(), polls);
-        let st = streams.map.entry(stream).or_default();
+        let st = streams.map.get_or_default(stream);
         st.polls = polls;
         for event in events {
             let _ = tx.try_send(event);

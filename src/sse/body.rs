@@ -47,7 +47,7 @@ pub fn channel(capacity: usize) -> (SseSender, SseBody) {
     );
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
-            queue: VecDeque::new(),
+            queue: Queue::default(),
             capacity,
             last: None,
             senders: 1,
@@ -70,14 +70,40 @@ pub fn channel(capacity: usize) -> (SseSender, SseBody) {
 }
 
 /// The channel between [`SseSender`]s and their [`SseBody`]: a queue under a mutex. An idle
-/// stream holds one small allocation here (plus its queue's few slots once used), where a
-/// tokio `mpsc` + `oneshot` pair holds about 1.6 KB.
+/// stream holds one small allocation here, where a tokio `mpsc` + `oneshot` pair holds about
+/// 1.6 KB.
 struct Shared {
     state: Mutex<State>,
 }
 
+/// A FIFO that holds its first event inline: a stream rarely holds more than one event at a
+/// time, so most never allocate the deque.
+#[derive(Default)]
+struct Queue {
+    head: Option<Bytes>,
+    rest: VecDeque<Bytes>,
+}
+
+impl Queue {
+    fn len(&self) -> usize {
+        usize::from(self.head.is_some()) + self.rest.len()
+    }
+
+    fn push_back(&mut self, event: Bytes) {
+        if self.head.is_none() && self.rest.is_empty() {
+            self.head = Some(event);
+        } else {
+            self.rest.push_back(event);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Bytes> {
+        self.head.take().or_else(|| self.rest.pop_front())
+    }
+}
+
 struct State {
-    queue: VecDeque<Bytes>,
+    queue: Queue,
     capacity: usize,
     /// Set by [`SseSender::close`]: written once the queue is drained, then the body ends.
     last: Option<Bytes>,
