@@ -278,9 +278,16 @@ type DropHook = Box<dyn FnOnce() + Send + Sync>;
 pub struct SseBody {
     shared: Arc<Shared>,
     keep_alive: Option<KeepAlive>,
-    deadline: Option<(Pin<Box<Sleep>>, Bytes)>,
+    /// Boxed: few streams have one, and every open stream's body is smaller without it.
+    deadline: Option<Box<Deadline>>,
     on_drop: Option<DropHook>,
     done: bool,
+}
+
+/// [`SseBody::close_after`]: when, and what to write then.
+struct Deadline {
+    sleep: Pin<Box<Sleep>>,
+    last: Bytes,
 }
 
 struct KeepAlive {
@@ -303,7 +310,10 @@ impl SseBody {
     /// Ends the body after it has been open for `open_for`, writing `last` (e.g. a `retry:`
     /// hint) first. Used to turn long streams into polls.
     pub(crate) fn close_after(mut self, open_for: Duration, last: Bytes) -> Self {
-        self.deadline = Some((Box::pin(tokio::time::sleep(open_for)), last));
+        self.deadline = Some(Box::new(Deadline {
+            sleep: Box::pin(tokio::time::sleep(open_for)),
+            last,
+        }));
         self
     }
 
@@ -351,12 +361,12 @@ impl Body for SseBody {
         if this.done {
             return Poll::Ready(None);
         }
-        if let Some((sleep, _)) = this.deadline.as_mut() {
-            if sleep.as_mut().poll(cx).is_ready() {
+        if let Some(deadline) = this.deadline.as_mut() {
+            if deadline.sleep.as_mut().poll(cx).is_ready() {
                 let last = this
                     .deadline
                     .take()
-                    .map(|(_, last)| last)
+                    .map(|deadline| deadline.last)
                     .unwrap_or_default();
                 let _ = this.finish();
                 return Poll::Ready((!last.is_empty()).then(|| Ok(Frame::data(last))));
