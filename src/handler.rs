@@ -116,8 +116,9 @@ impl McpRequest {
     /// An "invalid params" (−32602) error object that names what is wrong; it converts into an
     /// [`McpResponse`] with `.into()`.
     pub fn parse_params<T: DeserializeOwned>(&self) -> Result<T, ErrorObject> {
-        let value = self.params.clone().unwrap_or_else(|| json!({}));
-        serde_json::from_value(value).map_err(|e| {
+        // Straight from the borrowed value: no copy of the params.
+        let empty = Value::Object(serde_json::Map::new());
+        T::deserialize(self.params.as_ref().unwrap_or(&empty)).map_err(|e| {
             ErrorObject::new(
                 code::INVALID_PARAMS,
                 format!("invalid params for {}: {e}", self.method),
