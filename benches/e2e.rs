@@ -290,9 +290,13 @@ where
         stream.set_nodelay(true)?;
         let svc = TowerToHyperService::new(app.clone());
         tokio::spawn(async move {
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // E2E_FLATTEN=1: both servers copy body chunks into one write buffer instead of
+            // queueing them (hyper's `http1().writev(false)`).
+            if std::env::var_os("E2E_FLATTEN").is_some() {
+                builder.http1().writev(false);
+            }
+            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
         });
     }
 }
