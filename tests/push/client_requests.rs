@@ -467,3 +467,93 @@ async fn an_error_answer_reaches_the_handler() {
         other => panic!("expected the client's error, got {other:?}"),
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_the_handler_gives_up_on_is_cancelled() {
+    let layer = McpLayer::new();
+    let svc = service(&layer, |req: McpRequest| async move {
+        let ctx = req.context();
+        tokio::select! {
+            got = ctx.request("sampling/createMessage", Some(sampling_params())) => {
+                McpResponse::result(json!({ "unexpected": format!("{got:?}") }))
+            }
+            () = tokio::time::sleep(Duration::from_secs(5)) => McpResponse::result(json!({ "gave_up": true })),
+        }
+    });
+    let sid = initialize(&svc, V_NEW, json!({ "sampling": {} })).await;
+    let start = Instant::now();
+    let mut sse = Sse::of(
+        call(
+            &svc,
+            post(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
+        )
+        .await,
+    );
+    let id = read_request(&mut sse, "sampling/createMessage").await;
+    expect_cancelled(&mut sse, &id).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
+    let (_, reply) = sse.next_message().await.unwrap();
+    assert_eq!(reply["result"]["gave_up"], true);
+    assert!(sse.next().await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_handler_cancels_its_request_to_the_client() {
+    let layer = McpLayer::new();
+    let svc = service(&layer, |req: McpRequest| async move {
+        let got = req
+            .context()
+            .request("sampling/createMessage", Some(sampling_params()))
+            .await;
+        McpResponse::result(json!({ "unexpected": format!("{got:?}") }))
+    });
+    let sid = initialize(&svc, V_NEW, json!({ "sampling": {} })).await;
+    let mut sse = Sse::of(
+        call(
+            &svc,
+            post(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
+        )
+        .await,
+    );
+    let id = read_request(&mut sse, "sampling/createMessage").await;
+    let status = client_notify(
+        &svc,
+        &sid,
+        V_NEW,
+        "notifications/cancelled",
+        json!({ "requestId": 1 }),
+    )
+    .await;
+    assert_eq!(status, 202);
+    // The abandoned sampling request is withdrawn, and no response follows.
+    let rest = timeout(Duration::from_secs(60), sse.rest()).await.unwrap();
+    let msgs = messages(&rest);
+    assert_eq!(msgs.len(), 1, "{rest:?}");
+    assert_eq!(msgs[0].1["method"], "notifications/cancelled");
+    assert_eq!(msgs[0].1["params"]["requestId"], id);
+    // Its late answer is accepted and ignored.
+    assert_eq!(client_answer(&svc, &sid, V_NEW, &id, json!({})).await, 202);
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_to_the_client_need_a_session() {
+    let outcomes = Outcomes::default();
+    let layer = McpLayer::new().stateless(true);
+    let svc = asking(
+        &layer,
+        "ping",
+        json!({}),
+        RequestOptions::new(),
+        outcomes.clone(),
+    );
+    let res = call(
+        &svc,
+        post(None, Some(V_NEW), &tool_call(1, "ask", json!({}))),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let _ = reply_json(res).await;
+    let (got, after) = outcomes.lock().unwrap().pop().unwrap();
+    assert_eq!(got, Err(ClientRequestError::NoSession));
+    assert_eq!(after, Duration::ZERO);
+}

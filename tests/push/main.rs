@@ -5,4 +5,7 @@
 
 mod support;
 
+mod cancel;
 mod client_requests;
+mod example;
+mod outbound;
