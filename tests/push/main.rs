@@ -8,4 +8,6 @@ mod support;
 mod cancel;
 mod client_requests;
 mod example;
+mod lifecycle;
+mod limits;
 mod outbound;
