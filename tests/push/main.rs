@@ -7,7 +7,9 @@ mod support;
 
 mod cancel;
 mod client_requests;
+mod event_ids;
 mod example;
 mod lifecycle;
 mod limits;
 mod outbound;
+mod resume_net;

@@ -572,3 +572,16 @@ impl Rng {
         lo + self.next_u64() % (hi - lo + 1)
     }
 }
+
+/// Awaits `f`, failing the test if it takes more than ten seconds (of the test's clock).
+pub(crate) async fn within<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), f)
+        .await
+        .expect("timed out")
+}
+
+/// The progress value of a `notifications/progress` message.
+pub(crate) fn progress_of(msg: &Value) -> Option<u64> {
+    (msg["method"] == "notifications/progress")
+        .then(|| msg["params"]["progress"].as_f64().unwrap() as u64)
+}
