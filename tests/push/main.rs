@@ -12,4 +12,5 @@ mod example;
 mod lifecycle;
 mod limits;
 mod outbound;
+mod polling;
 mod resume_net;
