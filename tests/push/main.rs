@@ -6,6 +6,7 @@
 mod support;
 
 mod cancel;
+mod chaos;
 mod client_requests;
 mod event_ids;
 mod example;
