@@ -1,15 +1,20 @@
 //! Server-initiated traffic, session lifecycle and resumability, through the public API only.
 //!
-//! In-process tests drive `McpService` with `tower::ServiceExt::oneshot` (most on a paused
-//! clock); the `net` tests go over real loopback sockets with hyper and reqwest.
+//! Most tests drive `McpService` in process with `tower::ServiceExt::oneshot`, on a paused clock
+//! where time matters; `resume_net`, `chaos` and the sampling round trip go over real loopback
+//! sockets (hyper server, reqwest client).
 
 mod support;
+
+/// The example server's handler, shared with `examples/`.
+#[path = "../../examples/common/mod.rs"]
+mod example;
 
 mod cancel;
 mod chaos;
 mod client_requests;
 mod event_ids;
-mod example;
+mod example_tools;
 mod lifecycle;
 mod limits;
 mod outbound;

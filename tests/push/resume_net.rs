@@ -12,8 +12,7 @@ use tower::Layer;
 
 use crate::support::*;
 
-#[path = "../../examples/common/mod.rs"]
-mod example;
+use crate::example;
 
 /// A tool in three phases of three progress steps; it waits for a gate permit between phases
 /// and reports each finished phase.

@@ -2,6 +2,8 @@
 //! session setup, an incremental SSE reader over any `http_body::Body`, a loopback server, and a
 //! small seeded random number generator.
 #![allow(dead_code)]
+// Owned `Value` arguments keep call sites short: `tool_call(1, "x", json!({}))`.
+#![allow(clippy::needless_pass_by_value)]
 
 use std::convert::Infallible;
 use std::fmt::Debug;

@@ -8,8 +8,7 @@ use tower::Layer;
 
 use crate::support::*;
 
-#[path = "../../examples/common/mod.rs"]
-mod example;
+use crate::example;
 
 fn example_service(layer: &McpLayer) -> Svc {
     layer.layer(boxed(example::handle))
