@@ -41,7 +41,6 @@ async fn countdown_streams_progress_then_the_result() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "BUG: examples/common call_tool has no branch for ask_llm (nor slow_count): -32602 unknown tool"]
 async fn ask_llm_samples_through_the_client() {
     let svc = example_service(&McpLayer::new());
     let sid = initialize(&svc, V_NEW, json!({ "sampling": {} })).await;
@@ -68,7 +67,6 @@ async fn ask_llm_samples_through_the_client() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "BUG: examples/common call_tool has no branch for slow_count: -32602 unknown tool"]
 async fn slow_count_counts_with_progress() {
     let svc = example_service(&McpLayer::new());
     let sid = initialize(&svc, V_NEW, json!({})).await;
