@@ -331,7 +331,7 @@ fn alive_tasks() -> usize {
         .num_alive_tasks()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn many_sessions_come_and_go_without_leaking() {
     const N: usize = 500;
     let baseline = alive_tasks();
