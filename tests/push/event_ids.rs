@@ -310,3 +310,29 @@ async fn the_layer_records_through_a_custom_event_store() {
     let replayed = messages(&Sse::of(res).rest().await);
     assert_eq!(replayed, messages(&events));
 }
+
+#[tokio::test(start_paused = true)]
+async fn long_finished_request_streams_are_forgotten() {
+    let layer = McpLayer::new().response_mode(ResponseMode::Sse);
+    let svc = chatty(&layer);
+    let sid = initialize(&svc, V_NEW, json!({})).await;
+    let mut cursors = Vec::new();
+    for n in 0..40 {
+        let events = Sse::of(
+            call(
+                &svc,
+                post(Some(&sid), Some(V_NEW), &tool_call(n, "chatty", json!({}))),
+            )
+            .await,
+        )
+        .rest()
+        .await;
+        cursors.push(events[0].id.clone().unwrap());
+    }
+    // The newest finished stream is still replayable in full.
+    let res = call(&svc, get(&sid, V_NEW, cursors.last().map(String::as_str))).await;
+    assert_eq!(messages(&Sse::of(res).rest().await).len(), 3);
+    // The oldest is not kept forever: a clean 400, not a stream with a gap.
+    let kind = rejected(&svc, &sid, HeaderValue::from_str(&cursors[0]).unwrap()).await;
+    assert_eq!(kind, RejectionKind::ReplayUnavailable);
+}

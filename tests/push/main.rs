@@ -15,6 +15,7 @@ mod chaos;
 mod client_requests;
 mod event_ids;
 mod example_tools;
+mod grace;
 mod lifecycle;
 mod limits;
 mod outbound;

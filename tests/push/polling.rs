@@ -102,7 +102,6 @@ async fn a_2025_06_18_stream_has_no_priming_event() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "BUG: with PollingPolicy::AfterPriming the connection carries only `retry:`; SseSender::close skips the queued priming event, so the client gets no event id and cannot resume the call"]
 async fn after_priming_polling_moves_the_answer_to_the_resumed_get() {
     let layer = McpLayer::new()
         .polling(PollingPolicy::AfterPriming)
@@ -128,16 +127,14 @@ async fn after_priming_polling_moves_the_answer_to_the_resumed_get() {
         Some(700),
         "and ends with a retry hint: {events:?}"
     );
-    assert!(
-        messages(&events).is_empty(),
-        "nothing else on the first connection: {events:?}"
-    );
-    let cursor = events[0].id.clone().unwrap();
+    // What the handler sent before the stream opened may travel on it; the answer cannot.
+    let mut all: Vec<Value> = messages(&events).into_iter().map(|(_, v)| v).collect();
+    assert!(all.iter().all(|m| m.get("result").is_none()), "{events:?}");
+    let cursor = events.iter().rev().find_map(|e| e.id.clone()).unwrap();
 
     gate.add_permits(1);
     let res = call(&svc, get(&sid, V_NEW, Some(&cursor))).await;
-    // The resumed connection is polled too: collect across reconnects until the answer.
-    let mut all = Vec::new();
+    // The resumed connection may be polled too: collect across reconnects until the answer.
     let mut sse = Sse::of(res);
     loop {
         let events = sse.rest().await;
@@ -366,4 +363,90 @@ async fn a_slow_get_reader_is_cut_and_resumes_without_loss() {
         data.push(resumed.next_message().await.unwrap().1["params"]["data"].clone());
     }
     assert_eq!(data, (0..20).map(|i| json!(i)).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_consumer_that_never_read_can_still_resume() {
+    const N: u64 = 10;
+    let layer = McpLayer::new()
+        .stream_capacity(2)
+        .response_mode(ResponseMode::Sse);
+    let (svc, gate) = burst(&layer, N as u32);
+    let sid = initialize(&svc, V_NEW, json!({})).await;
+    let mut sse: Sse<McpBody> = Sse::of(
+        call(
+            &svc,
+            post(Some(&sid), Some(V_NEW), &tool_call(1, "burst", json!({}))),
+        )
+        .await,
+    );
+    // The handler bursts before the client reads anything at all.
+    gate.add_permits(1);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let first = sse.rest().await;
+    let cursor = first
+        .iter()
+        .rev()
+        .find_map(|e| e.id.clone())
+        .unwrap_or_else(|| panic!("the cut connection carried no event id: {first:?}"));
+    let rest = messages(
+        &Sse::of(call(&svc, get(&sid, V_NEW, Some(&cursor))).await)
+            .rest()
+            .await,
+    );
+    let all: Vec<Value> = messages(&first)
+        .into_iter()
+        .chain(rest)
+        .map(|(_, v)| v)
+        .collect();
+    let steps: Vec<u64> = all.iter().filter_map(progress_of).collect();
+    assert_eq!(steps, (1..=N).collect::<Vec<_>>());
+    assert_eq!(all.last().unwrap()["result"]["sent"], N);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_request_follows_the_stream_to_its_resumed_connection() {
+    // SSE from the start, so the handler's stream is resumable before it first yields.
+    let layer = McpLayer::new().response_mode(ResponseMode::Sse);
+    let svc = service(&layer, |req: McpRequest| async move {
+        let ctx = req.context();
+        ctx.progress(1.0, None, None);
+        assert!(ctx.close_sse_stream());
+        match ctx
+            .request(
+                "sampling/createMessage",
+                Some(json!({ "messages": [], "maxTokens": 1 })),
+            )
+            .await
+        {
+            Ok(answer) => McpResponse::result(json!({ "answer": answer })),
+            Err(e) => McpResponse::result(json!({ "error": e.to_string() })),
+        }
+    });
+    let sid = initialize(&svc, V_NEW, json!({ "sampling": {} })).await;
+    let mut sse = Sse::of(
+        call(
+            &svc,
+            post(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
+        )
+        .await,
+    );
+    let events = sse.rest().await;
+    let cursor = events.iter().rev().find_map(|e| e.id.clone()).unwrap();
+    let mut resumed = Sse::of(call(&svc, get(&sid, V_NEW, Some(&cursor))).await);
+    let (_, req) = resumed.next_message().await.unwrap();
+    // Whether the first connection carried the progress or not, the request comes after it.
+    let req = if progress_of(&req).is_some() {
+        resumed.next_message().await.unwrap().1
+    } else {
+        req
+    };
+    assert_eq!(req["method"], "sampling/createMessage");
+    assert_eq!(
+        client_answer(&svc, &sid, V_NEW, &req["id"], json!({ "text": "hi" })).await,
+        202
+    );
+    let (_, reply) = resumed.next_message().await.unwrap();
+    assert_eq!(reply["result"]["answer"]["text"], "hi");
+    assert!(resumed.next().await.is_none());
 }
