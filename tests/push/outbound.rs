@@ -235,3 +235,29 @@ async fn broadcast_to_a_thousand_sessions_with_one_stalled_reader() {
     assert_eq!(s.notify("notifications/message", log(7)), Delivery::Sent);
     assert_eq!(sse.next_message().await.unwrap().1["params"]["data"], 7);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_cannot_be_queued_fails_at_once() {
+    let layer = McpLayer::new().max_queued_events(2).max_pending_requests(1);
+    let sessions = layer.sessions();
+    let svc = layer.layer(plain());
+    let sid = initialize(&svc, V_NEW, json!({})).await;
+    let session = sessions.get(&sid).unwrap();
+    for i in 0..2 {
+        assert_eq!(session.notify("notifications/message", log(i)), Delivery::Queued);
+    }
+    let start = tokio::time::Instant::now();
+    let got = session.request("ping", None, RequestOptions::new()).await;
+    assert_eq!(got, Err(mcp_tower::session::ClientRequestError::Undeliverable));
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    // It holds no pending slot: with a stream open, a request goes out and completes.
+    let mut sse = Sse::of(call(&svc, get(&sid, V_NEW, None)).await);
+    let s = session.clone();
+    let waiting = tokio::spawn(async move { s.request("ping", None, RequestOptions::new()).await });
+    let mut req = sse.next_message().await.unwrap().1;
+    while req["method"] != "ping" {
+        req = sse.next_message().await.unwrap().1;
+    }
+    assert_eq!(client_answer(&svc, &sid, V_NEW, &req["id"], json!({})).await, 202);
+    assert_eq!(waiting.await.unwrap(), Ok(json!({})));
+}
