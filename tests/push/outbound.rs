@@ -244,11 +244,17 @@ async fn a_request_that_cannot_be_queued_fails_at_once() {
     let sid = initialize(&svc, V_NEW, json!({})).await;
     let session = sessions.get(&sid).unwrap();
     for i in 0..2 {
-        assert_eq!(session.notify("notifications/message", log(i)), Delivery::Queued);
+        assert_eq!(
+            session.notify("notifications/message", log(i)),
+            Delivery::Queued
+        );
     }
     let start = tokio::time::Instant::now();
     let got = session.request("ping", None, RequestOptions::new()).await;
-    assert_eq!(got, Err(mcp_tower::session::ClientRequestError::Undeliverable));
+    assert_eq!(
+        got,
+        Err(mcp_tower::session::ClientRequestError::Undeliverable)
+    );
     assert_eq!(start.elapsed(), Duration::ZERO);
     // It holds no pending slot: with a stream open, a request goes out and completes.
     let mut sse = Sse::of(call(&svc, get(&sid, V_NEW, None)).await);
@@ -258,6 +264,73 @@ async fn a_request_that_cannot_be_queued_fails_at_once() {
     while req["method"] != "ping" {
         req = sse.next_message().await.unwrap().1;
     }
-    assert_eq!(client_answer(&svc, &sid, V_NEW, &req["id"], json!({})).await, 202);
+    assert_eq!(
+        client_answer(&svc, &sid, V_NEW, &req["id"], json!({})).await,
+        202
+    );
     assert_eq!(waiting.await.unwrap(), Ok(json!({})));
+}
+
+#[tokio::test(start_paused = true)]
+#[ignore = "BUG: once the replay log evicted any queued message (count, bytes or age), a GET without Last-Event-ID delivers none of the queued ones, even those still kept: attach_standalone treats Replay::Expired as nothing to send"]
+async fn queued_messages_survive_the_eviction_of_older_ones() {
+    // The replay log keeps two events per stream; five are queued.
+    let layer =
+        McpLayer::new().event_store(mcp_tower::session::MemoryEventStore::new().max_events(2));
+    let sessions = layer.sessions();
+    let svc = layer.layer(plain());
+    let sid = initialize(&svc, V_OLD, json!({})).await;
+    let session = sessions.get(&sid).unwrap();
+    for i in 0..5 {
+        assert_eq!(
+            session.notify("notifications/message", log(i)),
+            Delivery::Queued
+        );
+    }
+    let mut sse = Sse::of(call(&svc, get(&sid, V_OLD, None)).await);
+    session.notify("notifications/message", log(99));
+    let mut data = Vec::new();
+    loop {
+        let (_, msg) = sse.next_message().await.unwrap();
+        data.push(msg["params"]["data"].as_u64().unwrap());
+        if data.last() == Some(&99) {
+            break;
+        }
+    }
+    // At least what the log still holds is delivered, in order.
+    assert!(data.ends_with(&[3, 4, 99]), "{data:?}");
+}
+
+#[tokio::test(start_paused = true)]
+#[ignore = "BUG: with the default 5 min replay age, a message queued a second before the GET opens is lost if an older queued one aged out (Replay::Expired drops everything in attach_standalone)"]
+async fn a_recent_queued_message_is_delivered_after_a_long_absence() {
+    let layer = McpLayer::new().session_idle_timeout(Duration::from_secs(3600));
+    let sessions = layer.sessions();
+    let svc = layer.layer(plain());
+    let sid = initialize(&svc, V_OLD, json!({})).await;
+    let session = sessions.get(&sid).unwrap();
+    assert_eq!(
+        session.notify("notifications/message", log(0)),
+        Delivery::Queued
+    );
+    // Longer than the default replay age (5 min) without a stream.
+    tokio::time::sleep(Duration::from_secs(6 * 60)).await;
+    assert_eq!(
+        session.notify("notifications/message", log(1)),
+        Delivery::Queued
+    );
+    let mut sse = Sse::of(call(&svc, get(&sid, V_OLD, None)).await);
+    session.notify("notifications/message", log(2));
+    let mut data = Vec::new();
+    loop {
+        let (_, msg) = sse.next_message().await.unwrap();
+        data.push(msg["params"]["data"].as_u64().unwrap());
+        if data.last() == Some(&2) {
+            break;
+        }
+    }
+    assert!(
+        data.ends_with(&[1, 2]),
+        "the message queued a moment ago is lost: {data:?}"
+    );
 }
