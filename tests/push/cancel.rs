@@ -52,7 +52,7 @@ async fn cancelled_aborts_the_handler_and_ends_the_stream_without_a_response() {
         )
         .await,
     );
-    let dropped = started.recv().await.unwrap();
+    let dropped = within(started.recv()).await.unwrap();
     let (_, progress) = sse.next_message().await.unwrap();
     assert_eq!(progress["method"], "notifications/progress");
 
@@ -85,7 +85,7 @@ async fn cancelled_before_the_reply_took_its_form() {
     let sid = initialize(&svc, V_NEW, json!({})).await;
     let body = json!({ "jsonrpc": "2.0", "id": "call-a", "method": "tools/call", "params": { "name": "stuck" } });
     let pending = tokio::spawn(svc.clone().oneshot(post(Some(&sid), Some(V_NEW), &body)));
-    let dropped = started.recv().await.unwrap();
+    let dropped = within(started.recv()).await.unwrap();
     let status = client_notify(
         &svc,
         &sid,
@@ -95,7 +95,7 @@ async fn cancelled_before_the_reply_took_its_form() {
     )
     .await;
     assert_eq!(status, 202);
-    dropped.await.unwrap();
+    within(dropped).await.unwrap();
     let res = timeout(Duration::from_secs(1), pending)
         .await
         .unwrap()
@@ -120,7 +120,7 @@ async fn unknown_or_foreign_cancellations_change_nothing() {
         )
         .await,
     );
-    let mut dropped = started.recv().await.unwrap();
+    let mut dropped = within(started.recv()).await.unwrap();
     for (sid, params) in [
         (&a, json!({ "requestId": 8 })),
         (&a, json!({ "requestId": "7" })),

@@ -57,7 +57,7 @@ async fn a_vanished_connection_is_cancelled_after_the_grace() {
         )
         .await,
     );
-    let mut dropped = started.recv().await.unwrap();
+    let mut dropped = within(started.recv()).await.unwrap();
     let (cursor, _) = sse.next_message().await.unwrap();
     drop(sse);
     assert!(
@@ -89,7 +89,7 @@ async fn a_connection_resumed_within_the_grace_goes_on() {
         )
         .await,
     );
-    let mut dropped = started.recv().await.unwrap();
+    let mut dropped = within(started.recv()).await.unwrap();
     let (cursor, _) = sse.next_message().await.unwrap();
     drop(sse);
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -116,7 +116,7 @@ async fn without_a_grace_a_disconnect_is_not_a_cancellation() {
         )
         .await,
     );
-    let mut dropped = started.recv().await.unwrap();
+    let mut dropped = within(started.recv()).await.unwrap();
     let (cursor, _) = sse.next_message().await.unwrap();
     drop(sse);
     assert!(timeout(Duration::from_secs(3600), &mut dropped)

@@ -274,7 +274,7 @@ async fn shutdown_drains_within_its_deadline() {
         Some(Err(ClientRequestError::SessionClosed))
     );
 
-    let report = shutdown.await.unwrap();
+    let report = within(shutdown).await.unwrap();
     assert_eq!(
         start.elapsed(),
         Duration::from_secs(5),
@@ -431,7 +431,7 @@ async fn a_client_request_fails_when_its_session_ends() {
         Some(V_NEW),
         &tool_call(1, "ask", json!({})),
     )));
-    let mut sse = Sse::of(pending.await.unwrap().unwrap());
+    let mut sse = Sse::of(within(pending).await.unwrap().unwrap());
     assert_eq!(sse.next_message().await.unwrap().1["method"], "ping");
     assert!(layer.sessions().close(&sid));
     let _ = timeout(Duration::from_secs(1), sse.rest())

@@ -142,7 +142,7 @@ async fn session_request_waits_for_a_stream_without_polling() {
         client_answer(&svc, &sid, V_NEW, &req["id"], roots.clone()).await,
         202
     );
-    assert_eq!(waiting.await.unwrap(), Ok(roots));
+    assert_eq!(within(waiting).await.unwrap(), Ok(roots));
     assert!(count.load(Ordering::SeqCst) <= polls_while_waiting + 2);
 }
 
@@ -169,7 +169,7 @@ async fn session_request_goes_on_the_open_stream() {
         client_answer(&svc, &sid, V_OLD, &req["id"], json!({ "k": 1 })).await,
         202
     );
-    assert_eq!(waiting.await.unwrap(), Ok(json!({ "k": 1 })));
+    assert_eq!(within(waiting).await.unwrap(), Ok(json!({ "k": 1 })));
 }
 
 #[tokio::test]
@@ -268,7 +268,7 @@ async fn a_request_that_cannot_be_queued_fails_at_once() {
         client_answer(&svc, &sid, V_NEW, &req["id"], json!({})).await,
         202
     );
-    assert_eq!(waiting.await.unwrap(), Ok(json!({})));
+    assert_eq!(within(waiting).await.unwrap(), Ok(json!({})));
 }
 
 #[tokio::test(start_paused = true)]

@@ -220,7 +220,7 @@ async fn close_sse_stream_from_a_handler() {
     assert_eq!(progress_of(&first), Some(1));
     gate.add_permits(1);
     assert_eq!(
-        closed.recv().await,
+        within(closed.recv()).await,
         Some(true),
         "close_sse_stream reports it closed the connection"
     );
@@ -255,7 +255,7 @@ async fn close_sse_stream_on_a_json_reply_is_false() {
     )
     .await;
     assert_eq!(res.headers()["content-type"], "application/json");
-    assert_eq!(rx.recv().await, Some(false));
+    assert_eq!(within(rx.recv()).await, Some(false));
 }
 
 /// A tool that sends `n` progress steps at once, without yielding, then answers.

@@ -304,6 +304,7 @@ where
     /// The next event (comment-only blocks such as keep-alives are skipped); `None` once the
     /// body ended (or the connection failed).
     pub(crate) async fn next(&mut self) -> Option<Event> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
             if let Some(ev) = self.take_block() {
                 return Some(ev);
@@ -311,7 +312,12 @@ where
             if self.ended {
                 return None;
             }
-            match self.body.frame().await {
+            // Bounded, so a missing event fails the test instead of spinning on keep-alives
+            // (a paused clock jumps from one keep-alive to the next forever).
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
+                .await
+                .expect("no SSE event within 120 s of the test's clock");
+            match frame {
                 Some(Ok(frame)) => {
                     if let Ok(mut data) = frame.into_data() {
                         while data.has_remaining() {
