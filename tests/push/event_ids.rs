@@ -210,8 +210,12 @@ async fn memory_store_evicts_by_count() {
     assert_eq!(log.replay(7, 2), Replay::Events(vec![ev(3), ev(4), ev(5)]));
     assert_eq!(log.replay(7, 4), Replay::Events(vec![ev(5)]));
     assert_eq!(log.replay(7, 5), Replay::Events(vec![]));
-    assert_eq!(log.replay(7, 1), Replay::Expired, "event 2 is gone");
-    assert_eq!(log.replay(7, 0), Replay::Expired);
+    assert_eq!(
+        log.replay(7, 1),
+        Replay::Expired(vec![ev(3), ev(4), ev(5)]),
+        "event 2 is gone; what is kept comes with the verdict"
+    );
+    assert_eq!(log.replay(7, 0), Replay::Expired(vec![ev(3), ev(4), ev(5)]));
     assert_eq!(log.replay(8, 0), Replay::Unknown, "streams are separate");
     log.forget(7);
     assert_eq!(log.replay(7, 4), Replay::Unknown);
@@ -227,10 +231,10 @@ async fn memory_store_evicts_by_bytes() {
         log.record(1, seq, ev(seq));
     }
     assert_eq!(log.replay(1, 2), Replay::Events(vec![ev(3), ev(4)]));
-    assert_eq!(log.replay(1, 1), Replay::Expired);
+    assert_eq!(log.replay(1, 1), Replay::Expired(vec![ev(3), ev(4)]));
     // One event larger than the whole budget leaves nothing replayable before it.
     log.record(1, 5, Bytes::from(vec![b'x'; size * 3]));
-    assert_eq!(log.replay(1, 4), Replay::Expired);
+    assert_eq!(log.replay(1, 4), Replay::Expired(vec![]));
 }
 
 #[tokio::test(start_paused = true)]
@@ -243,10 +247,18 @@ async fn memory_store_evicts_by_age() {
     log.record(1, 2, ev(2));
     assert_eq!(log.replay(1, 0), Replay::Events(vec![ev(1), ev(2)]));
     tokio::time::advance(Duration::from_secs(30)).await;
-    assert_eq!(log.replay(1, 0), Replay::Expired, "event 1 is 70 s old");
+    assert_eq!(
+        log.replay(1, 0),
+        Replay::Expired(vec![ev(2)]),
+        "event 1 is 70 s old"
+    );
     assert_eq!(log.replay(1, 1), Replay::Events(vec![ev(2)]));
     tokio::time::advance(Duration::from_secs(31)).await;
-    assert_eq!(log.replay(1, 1), Replay::Expired, "event 2 is 61 s old");
+    assert_eq!(
+        log.replay(1, 1),
+        Replay::Expired(vec![]),
+        "event 2 is 61 s old"
+    );
     assert_eq!(log.replay(1, 2), Replay::Events(vec![]));
 }
 
