@@ -503,8 +503,10 @@ where
                 "a batch holds either requests and notifications, or responses, not both",
             ));
         }
-        let _in_flight = match &self.session {
-            Some(session) => match session.begin_request() {
+        // Only requests take an in-flight slot: answers and notifications (a cancellation, say)
+        // must get through even when the session is at its limit.
+        let _in_flight = match (&self.session, has_requests) {
+            (Some(session), true) => match session.begin_request() {
                 Some(guard) => Some(guard),
                 None => {
                     return Err(reject(
@@ -513,7 +515,7 @@ where
                     ))
                 }
             },
-            None => None,
+            _ => None,
         };
         let mut requests = Vec::new();
         for item in items {

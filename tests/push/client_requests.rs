@@ -596,7 +596,6 @@ async fn a_2025_03_26_batch_of_answers_completes_every_request() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "BUG: a 2025-03-26 batch of responses (or notifications) takes an in-flight slot, so at max_in_flight it gets 429 and the client cannot answer the requests the running call waits for"]
 async fn a_batch_of_answers_is_not_refused_at_max_in_flight() {
     batch_of_answers(McpLayer::new().max_in_flight(1)).await;
 }
