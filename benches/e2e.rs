@@ -291,9 +291,10 @@ where
         let svc = TowerToHyperService::new(app.clone());
         tokio::spawn(async move {
             let mut builder = auto::Builder::new(TokioExecutor::new());
-            // E2E_FLATTEN=1: both servers copy body chunks into one write buffer instead of
-            // queueing them (hyper's `http1().writev(false)`).
-            if std::env::var_os("E2E_FLATTEN").is_some() {
+            // Both servers copy body chunks into one write buffer instead of queueing them
+            // (hyper's `http1().writev(false)`), as the example server does; E2E_FLATTEN=0 keeps
+            // hyper's default.
+            if std::env::var("E2E_FLATTEN").as_deref() != Ok("0") {
                 builder.http1().writev(false);
             }
             let _ = builder.serve_connection(TokioIo::new(stream), svc).await;

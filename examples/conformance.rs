@@ -43,9 +43,10 @@ use tower::ServiceBuilder;
 async fn main() -> Result<(), BoxError> {
     let port = common::serve::port_from_args(3001)?;
     let layer = McpLayer::new();
-    tokio::spawn(resources::announce_updates(layer.sessions()));
+    let sessions = layer.sessions();
+    tokio::spawn(resources::announce_updates(sessions.clone()));
     let mcp = ServiceBuilder::new().layer(layer).service_fn(handle);
-    common::serve::serve(mcp, port).await
+    common::serve::serve(mcp, sessions, port).await
 }
 
 /// What a method handler returns: a result, or a JSON-RPC error.

@@ -13,86 +13,28 @@
 
 mod common;
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::time::Duration;
-
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
-use mcp_tower::{McpBody, McpLayer, ResponseMode};
-use tokio::net::TcpListener;
-use tower::{service_fn, ServiceBuilder, ServiceExt};
+use mcp_tower::{BoxError, McpLayer, ResponseMode};
+use tower::ServiceBuilder;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let port = port_from_args()?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = TcpListener::bind(addr).await?;
-    println!("MCP server listening on http://{addr}/mcp");
-
+async fn main() -> Result<(), BoxError> {
+    let port = common::serve::port_from_args(3000)?;
     let layer = McpLayer::new().response_mode(response_mode_from_env()?);
     let sessions = layer.sessions();
     let mcp = ServiceBuilder::new()
         .layer(layer)
         .service_fn(common::handle);
-    // One endpoint: /mcp. Anything else is 404.
-    let app = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-        let mcp = mcp.clone();
-        async move {
-            if req.uri().path() == "/mcp" {
-                mcp.oneshot(req).await
-            } else {
-                let mut res = http::Response::new(McpBody::empty());
-                *res.status_mut() = http::StatusCode::NOT_FOUND;
-                Ok::<_, Infallible>(res)
-            }
-        }
-    });
-
-    let shutdown = tokio::signal::ctrl_c();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = accepted?;
-                // Small SSE writes must not wait ~40 ms for a delayed ACK (Nagle's algorithm).
-                stream.set_nodelay(true)?;
-                let svc = TowerToHyperService::new(app.clone());
-                tokio::spawn(async move {
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-            _ = &mut shutdown => {
-                println!("shutting down: draining {} sessions", sessions.len());
-                let report = sessions.shutdown(Duration::from_secs(5)).await;
-                println!("{report:?}");
-                return Ok(());
-            }
-        }
-    }
+    // The hyper serve loop (TCP_NODELAY, HTTP/1.1 and HTTP/2, /mcp only, drain on Ctrl-C) is in
+    // examples/common/serve.rs.
+    common::serve::serve(mcp, sessions, port).await
 }
 
 /// `$MCP_RESPONSE_MODE`: `json`, `sse` or `adaptive` (the default).
-fn response_mode_from_env() -> Result<ResponseMode, Box<dyn std::error::Error>> {
+fn response_mode_from_env() -> Result<ResponseMode, BoxError> {
     match std::env::var("MCP_RESPONSE_MODE").as_deref() {
         Err(_) | Ok("adaptive") => Ok(ResponseMode::Adaptive),
         Ok("json") => Ok(ResponseMode::Json),
         Ok("sse") => Ok(ResponseMode::Sse),
         Ok(other) => Err(format!("MCP_RESPONSE_MODE={other}: use json, sse or adaptive").into()),
     }
-}
-
-/// `--port N` (or `--port=N`), else `$PORT`, else 3000.
-fn port_from_args() -> Result<u16, Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = match args.as_slice() {
-        [] => std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned()),
-        [flag, value] if flag == "--port" || flag == "-p" => value.clone(),
-        [flag] if flag.starts_with("--port=") => flag["--port=".len()..].to_owned(),
-        _ => return Err(format!("unexpected arguments {args:?}; usage: server [--port N]").into()),
-    };
-    Ok(value.parse()?)
 }
