@@ -14,6 +14,17 @@ use crate::support::*;
 /// Where a handler reports what its client request returned, and after how long.
 type Outcomes = Arc<Mutex<Vec<(Result<Value, ClientRequestError>, Duration)>>>;
 
+/// Calls the `ask` tool of an [`asking`] server in session `sid`, and opens its SSE reply.
+async fn ask(svc: &Svc, sid: &str) -> Sse<mcp_tower::McpBody> {
+    Sse::of(
+        call(
+            svc,
+            post(Some(sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
+        )
+        .await,
+    )
+}
+
 /// A tool that sends `method` to the client with `options` and answers with what came back.
 fn asking(
     layer: &McpLayer,
@@ -125,13 +136,7 @@ async fn an_answer_from_another_session_is_not_taken() {
     let alice = initialize(&svc, V_NEW, caps.clone()).await;
     let mallory = initialize(&svc, V_NEW, caps).await;
 
-    let mut a = Sse::of(
-        call(
-            &svc,
-            post(Some(&alice), Some(V_NEW), &tool_call(1, "ask", json!({}))),
-        )
-        .await,
-    );
+    let mut a = ask(&svc, &alice).await;
     let (_, a_req) = a.next_message().await.unwrap();
     assert_eq!(a_req["method"], "elicitation/create");
     let a_id = a_req["id"].clone();
@@ -155,13 +160,7 @@ async fn an_answer_from_another_session_is_not_taken() {
 
     // Mallory's own session has a request with (possibly) the same numeric id: her answer
     // completes hers, never Alice's.
-    let mut m = Sse::of(
-        call(
-            &svc,
-            post(Some(&mallory), Some(V_NEW), &tool_call(1, "ask", json!({}))),
-        )
-        .await,
-    );
+    let mut m = ask(&svc, &mallory).await;
     let (_, m_req) = m.next_message().await.unwrap();
     let status = client_answer(
         &svc,
@@ -267,13 +266,7 @@ async fn the_layer_timeout_cancels_the_request() {
     );
     let sid = initialize(&svc, V_NEW, json!({})).await;
     let start = Instant::now();
-    let mut sse = Sse::of(
-        call(
-            &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
-        )
-        .await,
-    );
+    let mut sse = ask(&svc, &sid).await;
     let id = read_request(&mut sse, "ping").await;
     expect_cancelled(&mut sse, &id).await;
     assert_eq!(start.elapsed(), Duration::from_secs(10));
@@ -298,13 +291,7 @@ async fn a_per_call_timeout_overrides_the_layer() {
     let opts = RequestOptions::new().timeout(Duration::from_secs(3));
     let svc = asking(&layer, "ping", json!({}), opts, outcomes.clone());
     let sid = initialize(&svc, V_NEW, json!({})).await;
-    let mut sse = Sse::of(
-        call(
-            &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
-        )
-        .await,
-    );
+    let mut sse = ask(&svc, &sid).await;
     let id = read_request(&mut sse, "ping").await;
     expect_cancelled(&mut sse, &id).await;
     let _ = sse.rest().await;
@@ -338,13 +325,7 @@ async fn progress_extends_the_timeout_up_to_the_hard_maximum() {
     let svc = asking(&layer, "ping", json!({}), opts, outcomes.clone());
     let sid = initialize(&svc, V_NEW, json!({})).await;
     let start = Instant::now();
-    let mut sse = Sse::of(
-        call(
-            &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
-        )
-        .await,
-    );
+    let mut sse = ask(&svc, &sid).await;
     let (_, req) = sse.next_message().await.unwrap();
     let id = req["id"].clone();
     let token = req["params"]["_meta"]["progressToken"].clone();
@@ -379,13 +360,7 @@ async fn progress_then_an_answer_completes_after_the_first_deadline() {
     let svc = asking(&layer, "ping", json!({}), opts, outcomes.clone());
     let sid = initialize(&svc, V_NEW, json!({})).await;
     let start = Instant::now();
-    let mut sse = Sse::of(
-        call(
-            &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
-        )
-        .await,
-    );
+    let mut sse = ask(&svc, &sid).await;
     let (_, req) = sse.next_message().await.unwrap();
     let token = req["params"]["_meta"]["progressToken"].clone();
     tokio::time::sleep_until(start + Duration::from_secs(8)).await;
@@ -410,13 +385,7 @@ async fn progress_does_not_extend_a_request_without_reset_on_progress() {
     let svc = asking(&layer, "ping", json!({}), opts, outcomes.clone());
     let sid = initialize(&svc, V_NEW, json!({})).await;
     let start = Instant::now();
-    let mut sse = Sse::of(
-        call(
-            &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
-        )
-        .await,
-    );
+    let mut sse = ask(&svc, &sid).await;
     let (_, req) = sse.next_message().await.unwrap();
     // Whatever token the client guesses (the request id), progress changes nothing.
     tokio::time::sleep_until(start + Duration::from_secs(8)).await;
@@ -442,13 +411,7 @@ async fn an_error_answer_reaches_the_handler() {
         outcomes.clone(),
     );
     let sid = initialize(&svc, V_NEW, json!({ "sampling": {} })).await;
-    let mut sse = Sse::of(
-        call(
-            &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
-        )
-        .await,
-    );
+    let mut sse = ask(&svc, &sid).await;
     let id = read_request(&mut sse, "sampling/createMessage").await;
     let body =
         json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -1, "message": "user declined" } });
@@ -482,13 +445,7 @@ async fn a_request_the_handler_gives_up_on_is_cancelled() {
     });
     let sid = initialize(&svc, V_NEW, json!({ "sampling": {} })).await;
     let start = Instant::now();
-    let mut sse = Sse::of(
-        call(
-            &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
-        )
-        .await,
-    );
+    let mut sse = ask(&svc, &sid).await;
     let id = read_request(&mut sse, "sampling/createMessage").await;
     expect_cancelled(&mut sse, &id).await;
     assert_eq!(start.elapsed(), Duration::from_secs(5));
@@ -508,13 +465,7 @@ async fn a_cancelled_handler_cancels_its_request_to_the_client() {
         McpResponse::result(json!({ "unexpected": format!("{got:?}") }))
     });
     let sid = initialize(&svc, V_NEW, json!({ "sampling": {} })).await;
-    let mut sse = Sse::of(
-        call(
-            &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
-        )
-        .await,
-    );
+    let mut sse = ask(&svc, &sid).await;
     let id = read_request(&mut sse, "sampling/createMessage").await;
     let status = client_notify(
         &svc,
