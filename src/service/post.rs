@@ -587,13 +587,8 @@ impl Reply {
     async fn streamed(self, mut call: Call) -> Response<McpBody> {
         let body = self.outbox.stream(self.capacity, self.keep_alive);
         match futures_util::poll!(&mut call) {
-            Poll::Ready(Some(json)) if self.outbox.try_finish(&json) => {}
+            Poll::Ready(Some(json)) => finish(self.outbox, json),
             Poll::Ready(None) => self.outbox.abandon(),
-            Poll::Ready(Some(json)) => {
-                // A stateless stream already full: the answer waits for room.
-                let outbox = self.outbox;
-                tokio::spawn(async move { outbox.respond(&json, true).await });
-            }
             Poll::Pending => {
                 let outbox = self.outbox;
                 tokio::spawn(async move {
@@ -615,11 +610,7 @@ impl Reply {
         };
         if self.outbox.has_buffered() {
             let body = self.outbox.stream(self.capacity, self.keep_alive);
-            // The new stream has room for everything buffered plus the answer.
-            if !self.outbox.try_finish(&json) {
-                let outbox = self.outbox.clone();
-                tokio::spawn(async move { outbox.respond(&json, true).await });
-            }
+            finish(self.outbox, json);
             sse_response(body)
         } else {
             self.outbox.detach();
@@ -632,6 +623,14 @@ impl Reply {
         let body = self.outbox.stream(self.capacity, self.keep_alive);
         self.outbox.abandon();
         sse_response(body)
+    }
+}
+
+/// Writes the answer that ends a stream now; only a stateless stream that is already full makes
+/// it wait for room, in a task of its own.
+fn finish(outbox: Arc<Outbox>, json: Vec<u8>) {
+    if !outbox.try_finish(&json) {
+        tokio::spawn(async move { outbox.respond(&json, true).await });
     }
 }
 

@@ -348,3 +348,42 @@ async fn notifications_and_client_responses_get_202_and_no_body() {
         assert!(body_bytes(res).await.is_empty(), "{message}");
     }
 }
+
+/// A handler that panics, at once or after it has started streaming: the request still gets
+/// its answer, a −32603 error, instead of a dropped connection or a stream that never ends.
+#[tokio::test]
+async fn a_panicking_handler_answers_internal_error() {
+    let handler = tower::service_fn(|req: mcp_tower::McpRequest| async move {
+        if req.method() == "stream-then-panic" {
+            req.context().notify(
+                "notifications/message",
+                Some(json!({ "level": "info", "data": "x" })),
+            );
+            tokio::task::yield_now().await;
+        }
+        if req.method() != "ping" {
+            panic!("handler bug");
+        }
+        Ok::<_, Infallible>(mcp_tower::McpResponse::empty())
+    });
+    let server = Server::with_handler(McpLayer::new().stateless(true), handler);
+
+    let reply = json_reply(server.send(post(&request(1, "panic", json!({})))).await).await;
+    assert_error_body_with_id(&reply, 1, -32603);
+
+    let res = within(server.send(post(&request(2, "stream-then-panic", json!({}))))).await;
+    let messages = within(sse_reply(res)).await;
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(messages[0]["method"], "notifications/message");
+    assert_error_body_with_id(&messages[1], 2, -32603);
+
+    // The server is still healthy.
+    let ok = json_reply(server.send(post(&request(3, "ping", json!({})))).await).await;
+    assert_eq!(ok["result"], json!({}));
+}
+
+fn assert_error_body_with_id(reply: &serde_json::Value, id: i64, code: i64) {
+    assert_eq!(reply["id"], id, "{reply}");
+    assert_eq!(reply["error"]["code"], code, "{reply}");
+    assert_eq!(reply["error"]["message"], "the handler panicked", "{reply}");
+}

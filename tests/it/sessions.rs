@@ -655,3 +655,30 @@ async fn shutdown_cuts_handlers_still_running_at_the_deadline() {
         "a cut handler gives no result: {reply:?}"
     );
 }
+
+/// Sets its flag when dropped: shows when per-session state is freed.
+#[derive(Clone)]
+struct DropFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        // The test never clones it: the only instance is the one the session stores.
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_held_session_handle_does_not_keep_an_ended_session_alive() {
+    let server = Server::example(McpLayer::new());
+    let id = server.open_session("2025-11-25").await;
+    let handle = server.sessions.get(&id).unwrap();
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    handle.insert(DropFlag(dropped.clone()));
+    assert!(!dropped.load(std::sync::atomic::Ordering::SeqCst));
+
+    assert_eq!(server.send(delete(&id)).await.status(), StatusCode::OK);
+    // The handle is still held, yet the session's state is gone and the handle says so.
+    assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(handle.is_closed());
+    assert!(handle.get::<DropFlag>().is_none());
+}
