@@ -207,7 +207,8 @@ fn profile(what: &str, n: usize) -> Result<(), BoxError> {
                     bodies.push(res.into_body());
                 }
                 let _tally = readers(bodies);
-                for _ in 0..20 {
+                let rounds = std::env::var("E2E_BROADCASTS").map_or(Ok(20), |v| v.parse())?;
+                for _ in 0..rounds {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                     let report = layer_sessions.broadcast("notifications/tools/list_changed", None);
                     assert_eq!(report.delivered, n);

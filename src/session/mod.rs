@@ -20,6 +20,7 @@ use std::time::Duration;
 // tokio's clock, so idle expiry follows a paused clock in tests.
 use tokio::time::Instant;
 
+use bytes::Bytes;
 use futures_util::future::AbortHandle;
 use serde_json::Value;
 
@@ -36,6 +37,7 @@ pub(crate) use stream::{ResumeError, STANDALONE};
 use crate::jsonrpc::{outgoing_bytes, RequestId};
 use crate::layer::Config;
 use crate::protocol::ProtocolVersion;
+use crate::sse::message_event;
 
 /// Where a message sent to a client went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,7 +250,13 @@ impl SessionInner {
     /// Sends a message that is not tied to a request on the standalone stream (recorded and
     /// written when the client opens one, if none is open).
     pub(crate) fn send_unrelated(&self, json: &[u8]) -> Delivery {
-        self.send_on(STANDALONE, json, false, true)
+        self.send_unrelated_event(&message_event(None, json), Instant::now())
+    }
+
+    /// [`send_unrelated`](Self::send_unrelated) of an encoded event without an `id:` line,
+    /// produced `at`.
+    fn send_unrelated_event(&self, event: &Bytes, at: Instant) -> Delivery {
+        self.send_on(STANDALONE, event, at, false, true)
     }
 
     pub(crate) fn has_stream(&self) -> bool {
@@ -596,10 +604,13 @@ impl Sessions {
     // Owned params keep call sites simple: `Some(json!({ .. }))`.
     #[allow(clippy::needless_pass_by_value)]
     pub fn broadcast(&self, method: &str, params: Option<Value>) -> BroadcastReport {
-        let json = outgoing_bytes(None, method, params.as_ref());
+        // Encoded once: every session's stream and replay log share these bytes, and each
+        // stream's own `id:` line is joined to them when the stream writes the event.
+        let event = message_event(None, &outgoing_bytes(None, method, params.as_ref()));
+        let now = Instant::now();
         let mut report = BroadcastReport::default();
         for session in self.store.live() {
-            match session.send_unrelated(&json) {
+            match session.send_unrelated_event(&event, now) {
                 Delivery::Sent => report.delivered += 1,
                 Delivery::Queued => report.queued += 1,
                 Delivery::Dropped => report.dropped += 1,

@@ -30,12 +30,19 @@ pub trait EventStore: Send + Sync + 'static {
 
 /// The events of one session, stream by stream.
 ///
+/// An event is kept as its sequence number and its encoded bytes *without* the `id:` line: the
+/// transport derives the id from the session, the stream and the sequence number, and writes
+/// it again on replay. So one broadcast's bytes are shared by every session's log (recording
+/// clones a reference, not the bytes). Stream 0 is the session's standalone (GET) stream;
+/// request streams count from 1.
+///
 /// Methods are called with the session's lock held: they must not block (a networked store
 /// would buffer and write in the background).
 pub trait SessionEventLog: Send + 'static {
-    /// Records event `seq` of `stream` (encoded, with its `id:` line).
-    fn record(&mut self, stream: u32, seq: u64, event: Bytes);
-    /// The events of `stream` after `seq`, oldest first.
+    /// Records event `seq` of `stream`: an encoded event without its `id:` line, produced `at`
+    /// (tokio's clock, read once per broadcast rather than once per session).
+    fn record(&mut self, stream: u32, seq: u64, event: Bytes, at: Instant);
+    /// The events of `stream` after `seq`, oldest first, each with its sequence number.
     fn replay(&self, stream: u32, after: u64) -> Replay;
     /// Drops everything kept for `stream`.
     fn forget(&mut self, stream: u32);
@@ -44,12 +51,12 @@ pub trait SessionEventLog: Send + 'static {
 /// What a [`SessionEventLog`] can replay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Replay {
-    /// The events after the cursor (possibly none).
-    Events(Vec<Bytes>),
+    /// The events after the cursor (possibly none), as `(seq, event)`.
+    Events(Vec<(u64, Bytes)>),
     /// Some events after the cursor were evicted, so resuming from it would skip messages.
     /// Holds the events after the cursor that are still kept, oldest first (a fresh stream
     /// still delivers those).
-    Expired(Vec<Bytes>),
+    Expired(Vec<(u64, Bytes)>),
     /// The log knows nothing of this stream.
     Unknown,
 }
@@ -129,31 +136,47 @@ struct Ring {
     bytes: usize,
     /// The highest sequence number evicted: a cursor below it cannot be served.
     evicted_upto: u64,
+    /// When the oldest kept event becomes too old to replay: kept beside the counters so a
+    /// write checks every bound without reading the oldest event (on another cache line).
+    oldest_expires: Option<Instant>,
 }
 
 impl Ring {
+    fn push(&mut self, bounds: &MemoryEventStore, seq: u64, event: Bytes, now: Instant) {
+        if self.events.is_empty() {
+            self.oldest_expires = now.checked_add(bounds.max_age);
+        }
+        self.bytes += event.len();
+        self.events.push_back((seq, now, event));
+        self.evict(bounds, now);
+    }
+
     fn evict(&mut self, bounds: &MemoryEventStore, now: Instant) {
-        while let Some((seq, at, event)) = self.events.front() {
+        loop {
             let too_many = self.events.len() > bounds.max_events;
             let too_big = self.bytes > bounds.max_bytes;
-            let too_old = now.saturating_duration_since(*at) > bounds.max_age;
+            let too_old = self.oldest_expires.is_some_and(|at| now > at);
             if !(too_many || too_big || too_old) {
                 break;
             }
+            let Some((seq, _, event)) = self.events.pop_front() else {
+                break;
+            };
             self.bytes -= event.len();
-            self.evicted_upto = *seq;
-            self.events.pop_front();
+            self.evicted_upto = seq;
+            self.oldest_expires = self
+                .events
+                .front()
+                .and_then(|(_, at, _)| at.checked_add(bounds.max_age));
         }
     }
 }
 
 impl SessionEventLog for MemoryLog {
-    fn record(&mut self, stream: u32, seq: u64, event: Bytes) {
-        let now = Instant::now();
-        let ring = self.streams.get_or_default(stream);
-        ring.bytes += event.len();
-        ring.events.push_back((seq, now, event));
-        ring.evict(&self.bounds, now);
+    fn record(&mut self, stream: u32, seq: u64, event: Bytes, at: Instant) {
+        self.streams
+            .get_or_default(stream)
+            .push(&self.bounds, seq, event, at);
     }
 
     fn replay(&self, stream: u32, after: u64) -> Replay {
@@ -172,7 +195,7 @@ impl SessionEventLog for MemoryLog {
                 gap = true;
                 continue;
             }
-            out.push(event.clone());
+            out.push((*seq, event.clone()));
         }
         if gap {
             Replay::Expired(out)
@@ -204,15 +227,19 @@ mod tests {
         Bytes::from(format!("event {n}"))
     }
 
+    fn evs(seqs: &[u64]) -> Vec<(u64, Bytes)> {
+        seqs.iter().map(|&n| (n, ev(n))).collect()
+    }
+
     #[test]
     fn evicts_by_count() {
         let mut log = log(MemoryEventStore::new().max_events(3));
         for seq in 1..=5 {
-            log.record(1, seq, ev(seq));
+            log.record(1, seq, ev(seq), Instant::now());
         }
-        assert_eq!(log.replay(1, 2), Replay::Events(vec![ev(3), ev(4), ev(5)]));
-        assert_eq!(log.replay(1, 1), Replay::Expired(vec![ev(3), ev(4), ev(5)]));
-        assert_eq!(log.replay(1, 5), Replay::Events(vec![]));
+        assert_eq!(log.replay(1, 2), Replay::Events(evs(&[3, 4, 5])));
+        assert_eq!(log.replay(1, 1), Replay::Expired(evs(&[3, 4, 5])));
+        assert_eq!(log.replay(1, 5), Replay::Events(evs(&[])));
         assert_eq!(log.replay(2, 0), Replay::Unknown);
     }
 
@@ -221,25 +248,25 @@ mod tests {
         // Each event is 7 bytes; 15 bytes hold two.
         let mut log = log(MemoryEventStore::new().max_bytes(15));
         for seq in 1..=4 {
-            log.record(1, seq, ev(seq));
+            log.record(1, seq, ev(seq), Instant::now());
         }
-        assert_eq!(log.replay(1, 2), Replay::Events(vec![ev(3), ev(4)]));
-        assert_eq!(log.replay(1, 1), Replay::Expired(vec![ev(3), ev(4)]));
+        assert_eq!(log.replay(1, 2), Replay::Events(evs(&[3, 4])));
+        assert_eq!(log.replay(1, 1), Replay::Expired(evs(&[3, 4])));
     }
 
     #[tokio::test(start_paused = true)]
     async fn evicts_by_age() {
         let mut log = log(MemoryEventStore::new().max_age(Duration::from_secs(10)));
-        log.record(1, 1, ev(1));
+        log.record(1, 1, ev(1), Instant::now());
         tokio::time::advance(Duration::from_secs(6)).await;
-        log.record(1, 2, ev(2));
-        assert_eq!(log.replay(1, 0), Replay::Events(vec![ev(1), ev(2)]));
+        log.record(1, 2, ev(2), Instant::now());
+        assert_eq!(log.replay(1, 0), Replay::Events(evs(&[1, 2])));
         tokio::time::advance(Duration::from_secs(6)).await;
         // Event 1 is now too old to replay, even before the next write evicts it.
-        assert_eq!(log.replay(1, 0), Replay::Expired(vec![ev(2)]));
-        assert_eq!(log.replay(1, 1), Replay::Events(vec![ev(2)]));
-        log.record(1, 3, ev(3));
-        assert_eq!(log.replay(1, 0), Replay::Expired(vec![ev(2), ev(3)]));
+        assert_eq!(log.replay(1, 0), Replay::Expired(evs(&[2])));
+        assert_eq!(log.replay(1, 1), Replay::Events(evs(&[2])));
+        log.record(1, 3, ev(3), Instant::now());
+        assert_eq!(log.replay(1, 0), Replay::Expired(evs(&[2, 3])));
         log.forget(1);
         assert_eq!(log.replay(1, 2), Replay::Unknown);
     }

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::time::Instant;
 
 use super::id::{b64_decode, b64_encode_array, tags_match};
 use super::replay::Replay;
@@ -16,7 +17,7 @@ use super::{Delivery, SessionInner};
 use crate::jsonrpc::RequestId;
 use crate::layer::PollingPolicy;
 use crate::protocol::ProtocolVersion;
-use crate::sse::{channel, message_event, Event, SseBody, SseSender, TrySendError};
+use crate::sse::{channel, message_event, Event, Refused, SseBody, SseSender, EVENT_ID_LEN};
 
 pub(crate) const STANDALONE: u32 = 0;
 
@@ -26,10 +27,10 @@ const FINISHED_STREAMS_KEPT: usize = 16;
 
 /// Raw event id: session tag (8) + stream (4) + sequence (6) = 18 bytes → 24 characters.
 const EVENT_ID_RAW: usize = 18;
-const EVENT_ID_TEXT: usize = 24;
+const _: () = assert!(EVENT_ID_RAW / 3 * 4 == EVENT_ID_LEN);
 
 /// An event id, on the stack.
-struct EventId([u8; EVENT_ID_TEXT]);
+struct EventId([u8; EVENT_ID_LEN]);
 
 impl EventId {
     fn as_str(&self) -> &str {
@@ -60,17 +61,20 @@ struct Conn {
     tx: SseSender,
 }
 
-/// A map keyed by stream number: a vector searched in order. A session has a few streams (the
-/// standalone one and the request streams still open or kept for resumption), so a scan is as
-/// fast as hashing, and an idle session's one stream costs one slot (~70 B) where a hash table
-/// starts at four (~300 B).
+/// A map keyed by stream number. Stream 0, the standalone stream (the one a broadcast
+/// reaches), lives inline, so reaching it touches no other allocation. The others sit in a
+/// vector searched in order: a session has a few (the request streams still open or kept for
+/// resumption), so a scan is as fast as hashing, and one slot (~70 B) costs less than a hash
+/// table's first four (~300 B).
 pub(super) struct StreamMap<V> {
+    standalone: Option<V>,
     entries: Vec<(u32, V)>,
 }
 
 impl<V> Default for StreamMap<V> {
     fn default() -> Self {
         Self {
+            standalone: None,
             entries: Vec::new(),
         }
     }
@@ -78,6 +82,9 @@ impl<V> Default for StreamMap<V> {
 
 impl<V> StreamMap<V> {
     pub(super) fn get(&self, stream: &u32) -> Option<&V> {
+        if *stream == STANDALONE {
+            return self.standalone.as_ref();
+        }
         self.entries
             .iter()
             .find(|(k, _)| k == stream)
@@ -85,6 +92,9 @@ impl<V> StreamMap<V> {
     }
 
     pub(super) fn get_mut(&mut self, stream: &u32) -> Option<&mut V> {
+        if *stream == STANDALONE {
+            return self.standalone.as_mut();
+        }
         self.entries
             .iter_mut()
             .find(|(k, _)| k == stream)
@@ -96,6 +106,9 @@ impl<V> StreamMap<V> {
     where
         V: Default,
     {
+        if stream == STANDALONE {
+            return self.standalone.get_or_insert_with(V::default);
+        }
         let i = match self.entries.iter().position(|(k, _)| *k == stream) {
             Some(i) => i,
             None => {
@@ -109,6 +122,7 @@ impl<V> StreamMap<V> {
     pub(super) fn insert(&mut self, stream: u32, value: V) -> Option<V> {
         match self.get_mut(&stream) {
             Some(slot) => Some(std::mem::replace(slot, value)),
+            None if stream == STANDALONE => self.standalone.replace(value),
             None => {
                 self.push(stream, value);
                 None
@@ -127,20 +141,27 @@ impl<V> StreamMap<V> {
     }
 
     pub(super) fn remove(&mut self, stream: &u32) -> Option<V> {
+        if *stream == STANDALONE {
+            return self.standalone.take();
+        }
         let i = self.entries.iter().position(|(k, _)| k == stream)?;
         Some(self.entries.swap_remove(i).1)
     }
 
     pub(super) fn keys(&self) -> impl Iterator<Item = &u32> {
-        self.entries.iter().map(|(k, _)| k)
+        self.iter().map(|(k, _)| k)
     }
 
     pub(super) fn values(&self) -> impl Iterator<Item = &V> {
-        self.entries.iter().map(|(_, v)| v)
+        self.iter().map(|(_, v)| v)
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = (&u32, &V)> {
-        self.entries.iter().map(|(k, v)| (k, v))
+        const STANDALONE_KEY: &u32 = &STANDALONE;
+        self.standalone
+            .iter()
+            .map(|v| (STANDALONE_KEY, v))
+            .chain(self.entries.iter().map(|(k, v)| (k, v)))
     }
 }
 
@@ -253,12 +274,13 @@ impl SessionInner {
             ..StreamState::default()
         };
         self.prime(&mut st, stream, &tx);
+        let now = Instant::now();
         for json in buffered {
             st.next_seq += 1;
-            let event = message_event(Some(self.event_id(stream, st.next_seq).as_str()), &json);
-            state.log.record(stream, st.next_seq, event.clone());
+            let event = message_event(None, &json);
+            state.log.record(stream, st.next_seq, event.clone(), now);
             // The channel has room for everything buffered.
-            let _ = tx.try_send(event);
+            let _ = tx.try_send_tagged(self.event_id(stream, st.next_seq).0, event);
             st.delivered = st.next_seq;
         }
         st.conn = Some(Conn { id: conn, tx });
@@ -286,12 +308,27 @@ impl SessionInner {
     /// Records and sends one message on `stream`; `last` marks the request's answer, after which
     /// the stream ends. Never waits.
     pub(crate) fn stream_send(&self, stream: u32, json: &[u8], last: bool) -> Delivery {
-        self.send_on(stream, json, last, false)
+        self.send_on(
+            stream,
+            &message_event(None, json),
+            Instant::now(),
+            last,
+            false,
+        )
     }
 
-    /// [`stream_send`](Self::stream_send); with `create`, a stream not known yet is created
-    /// (the standalone stream, before its first GET), under the same lock.
-    pub(super) fn send_on(&self, stream: u32, json: &[u8], last: bool, create: bool) -> Delivery {
+    /// Records and sends `event`, produced `at` (encoded without an `id:` line, which is added
+    /// per stream; a broadcast shares one `event` among all sessions) on `stream`. With
+    /// `create`, a stream not known yet is created (the standalone stream, before its first
+    /// GET), under the same lock.
+    pub(super) fn send_on(
+        &self,
+        stream: u32,
+        event: &Bytes,
+        at: Instant,
+        last: bool,
+        create: bool,
+    ) -> Delivery {
         if self.is_closed() {
             return Delivery::Dropped;
         }
@@ -316,15 +353,17 @@ impl SessionInner {
         }
         st.next_seq += 1;
         let seq = st.next_seq;
-        let event = message_event(Some(self.event_id(stream, seq).as_str()), json);
-        state.log.record(stream, seq, event.clone());
+        state.log.record(stream, seq, event.clone(), at);
         st.done = last;
-        let delivery = match st.conn.as_ref().map(|c| c.tx.try_send(event)) {
+        let sent = st.conn.as_ref().map(|c| {
+            c.tx.try_send_tagged(self.event_id(stream, seq).0, event.clone())
+        });
+        let delivery = match sent {
             Some(Ok(())) => {
                 st.delivered = seq;
                 Delivery::Sent
             }
-            Some(Err(TrySendError::Full(_))) => {
+            Some(Err(Refused::Full)) => {
                 // Too slow a reader: end its connection with a retry hint; it resumes from the
                 // log and gets this event then.
                 if let Some(conn) = st.conn.take() {
@@ -332,7 +371,7 @@ impl SessionInner {
                 }
                 Delivery::Queued
             }
-            Some(Err(TrySendError::Closed(_))) => {
+            Some(Err(Refused::Closed)) => {
                 st.conn = None;
                 Delivery::Queued
             }
@@ -437,8 +476,8 @@ impl SessionInner {
         let st = streams.map.get_or_default(STANDALONE);
         st.polls = polls;
         self.prime(st, STANDALONE, &tx);
-        for event in pending {
-            let _ = tx.try_send(event);
+        for (seq, event) in pending {
+            let _ = tx.try_send_tagged(self.event_id(STANDALONE, seq).0, event);
         }
         st.delivered = st.delivered.max(st.next_seq);
         let older = st.conn.replace(Conn { id: conn, tx });
@@ -479,8 +518,8 @@ impl SessionInner {
         let (tx, body, conn) = self.connect(streams, stream, events.len(), polls);
         let st = streams.map.get_or_default(stream);
         st.polls = polls;
-        for event in events {
-            let _ = tx.try_send(event);
+        for (seq, event) in events {
+            let _ = tx.try_send_tagged(self.event_id(stream, seq).0, event);
         }
         st.delivered = st.next_seq;
         let older = if st.done {
@@ -513,5 +552,32 @@ impl SessionInner {
             state.streams.map.remove(stream);
             state.log.forget(*stream);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_map_keeps_the_standalone_stream_inline_and_the_rest_in_order() {
+        let mut map = StreamMap::<&str>::default();
+        assert_eq!(map.insert(3, "c"), None);
+        assert_eq!(map.insert(STANDALONE, "zero"), None);
+        assert_eq!(map.insert(1, "a"), None);
+        assert_eq!(map.insert(STANDALONE, "0"), Some("zero"));
+        assert_eq!(map.get(&STANDALONE), Some(&"0"));
+        assert_eq!(map.get(&1), Some(&"a"));
+        assert_eq!(map.get(&2), None);
+        let all: Vec<(u32, &str)> = map.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(all, [(0, "0"), (3, "c"), (1, "a")]);
+        assert_eq!(map.remove(&STANDALONE), Some("0"));
+        assert_eq!(map.get(&STANDALONE), None);
+        assert_eq!(map.keys().copied().collect::<Vec<_>>(), [3, 1]);
+        *map.get_or_default(STANDALONE) = "new";
+        *map.get_or_default(3) = "C";
+        assert_eq!(map.values().copied().collect::<Vec<_>>(), ["new", "C", "a"]);
+        assert_eq!(map.remove(&3), Some("C"));
+        assert_eq!(map.remove(&3), None);
     }
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use super::event::KEEP_ALIVE;
+use super::event::{with_id, EVENT_ID_LEN, KEEP_ALIVE};
 
 /// Creates a bounded event channel: the [`SseSender`] half pushes encoded events, the [`SseBody`]
 /// half is the response body that writes them.
@@ -76,12 +76,43 @@ struct Shared {
     state: Mutex<State>,
 }
 
+/// One queued event.
+enum Queued {
+    /// Encoded whole.
+    Whole(Bytes),
+    /// An encoded event without an `id:` line, shared by every stream it goes to (one
+    /// broadcast encodes it once), and this stream's id for it. The two are joined when the
+    /// body writes the event, on the reader's side, so the sender neither allocates nor copies.
+    Tagged {
+        id: [u8; EVENT_ID_LEN],
+        event: Bytes,
+    },
+}
+
+impl Queued {
+    fn into_frame(self) -> Bytes {
+        match self {
+            Self::Whole(bytes) => bytes,
+            Self::Tagged { id, event } => with_id(&id, &event),
+        }
+    }
+}
+
+/// Why the channel refused an event (the crate's own senders need no event handed back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The reader is not keeping up.
+    Full,
+    /// The body is gone.
+    Closed,
+}
+
 /// A FIFO that holds its first event inline: a stream rarely holds more than one event at a
 /// time, so most never allocate the deque.
 #[derive(Default)]
 struct Queue {
-    head: Option<Bytes>,
-    rest: VecDeque<Bytes>,
+    head: Option<Queued>,
+    rest: VecDeque<Queued>,
 }
 
 impl Queue {
@@ -89,7 +120,7 @@ impl Queue {
         usize::from(self.head.is_some()) + self.rest.len()
     }
 
-    fn push_back(&mut self, event: Bytes) {
+    fn push_back(&mut self, event: Queued) {
         if self.head.is_none() && self.rest.is_empty() {
             self.head = Some(event);
         } else {
@@ -97,7 +128,7 @@ impl Queue {
         }
     }
 
-    fn pop_front(&mut self) -> Option<Bytes> {
+    fn pop_front(&mut self) -> Option<Queued> {
         self.head.take().or_else(|| self.rest.pop_front())
     }
 }
@@ -125,12 +156,13 @@ impl Shared {
 }
 
 impl State {
-    /// Queues `event` if there is room; returns the reader to wake (outside the lock).
-    fn push(&mut self, event: Bytes) -> Result<Option<Waker>, TrySendError> {
+    /// Queues `event` if there is room; returns the reader to wake (outside the lock), or the
+    /// event with the reason it was refused.
+    fn push(&mut self, event: Queued) -> Result<Option<Waker>, (Refused, Queued)> {
         if self.closed {
-            Err(TrySendError::Closed(event))
+            Err((Refused::Closed, event))
         } else if self.queue.len() >= self.capacity {
-            Err(TrySendError::Full(event))
+            Err((Refused::Full, event))
         } else {
             self.queue.push_back(event);
             Ok(self.reader.take())
@@ -158,9 +190,30 @@ impl SseSender {
     /// [`TrySendError::Closed`] when the body is gone (the client disconnected). The event is
     /// handed back in both cases.
     pub fn try_send(&self, event: Bytes) -> Result<(), TrySendError> {
-        let reader = self.shared.state().push(event)?;
+        let reader = self
+            .shared
+            .state()
+            .push(Queued::Whole(event))
+            .map_err(TrySendError::new)?;
         wake(reader);
         Ok(())
+    }
+
+    /// Queues `event` (encoded without an `id:` line, typically shared with other streams)
+    /// under `id`, without waiting and without copying it.
+    pub(crate) fn try_send_tagged(
+        &self,
+        id: [u8; EVENT_ID_LEN],
+        event: Bytes,
+    ) -> Result<(), Refused> {
+        let pushed = self.shared.state().push(Queued::Tagged { id, event });
+        match pushed {
+            Ok(reader) => {
+                wake(reader);
+                Ok(())
+            }
+            Err((refused, _)) => Err(refused),
+        }
     }
 
     /// Queues one encoded event, waiting for room while the channel is full.
@@ -175,20 +228,21 @@ impl SseSender {
                 return Poll::Ready(Ok(()));
             };
             let mut state = self.shared.state();
-            match state.push(ev) {
+            match state.push(Queued::Whole(ev)) {
                 Ok(reader) => {
                     drop(state);
                     wake(reader);
                     Poll::Ready(Ok(()))
                 }
-                Err(TrySendError::Full(ev)) => {
-                    event = Some(ev);
+                Err((Refused::Full, ev)) => {
+                    // Whole, as queued above: handing it back copies nothing.
+                    event = Some(ev.into_frame());
                     if !state.waiting.iter().any(|w| w.will_wake(cx.waker())) {
                         state.waiting.push(cx.waker().clone());
                     }
                     Poll::Pending
                 }
-                Err(closed) => Poll::Ready(Err(closed)),
+                Err(closed) => Poll::Ready(Err(TrySendError::new(closed))),
             }
         })
         .await
@@ -255,6 +309,16 @@ pub enum TrySendError {
     Full(Bytes),
     /// The body was dropped: the client is gone.
     Closed(Bytes),
+}
+
+impl TrySendError {
+    fn new((refused, event): (Refused, Queued)) -> Self {
+        let event = event.into_frame();
+        match refused {
+            Refused::Full => Self::Full(event),
+            Refused::Closed => Self::Closed(event),
+        }
+    }
 }
 
 impl fmt::Display for TrySendError {
@@ -400,7 +464,7 @@ impl Body for SseBody {
                         sleep.as_mut().reset(Instant::now() + ka.interval);
                     }
                 }
-                Poll::Ready(Some(Ok(Frame::data(event))))
+                Poll::Ready(Some(Ok(Frame::data(event.into_frame()))))
             }
             Poll::Ready(None) => {
                 let last = this.shared.state().last.take().filter(|l| !l.is_empty());
@@ -484,6 +548,27 @@ mod tests {
         assert_eq!(next(&mut body).await.unwrap(), "data: b\n\n");
         assert_eq!(next(&mut body).await.unwrap(), ":\n\n");
         assert_eq!(start.elapsed(), Duration::from_secs(40));
+    }
+
+    #[tokio::test]
+    async fn a_tagged_event_is_written_with_its_id_line_first() {
+        let (tx, mut body) = channel(2);
+        let shared = Bytes::from_static(b"event: message\ndata: {}\n\n");
+        let id = *b"AAAAAAAAAAAAAAAAAAAAAAAB";
+        tx.try_send_tagged(id, shared.clone()).unwrap();
+        tx.try_send(Bytes::from_static(b"data: whole\n\n")).unwrap();
+        assert_eq!(
+            tx.try_send_tagged(id, shared.clone()),
+            Err(Refused::Full),
+            "a full channel refuses a tagged event too"
+        );
+        assert_eq!(
+            next(&mut body).await.unwrap(),
+            "id: AAAAAAAAAAAAAAAAAAAAAAAB\nevent: message\ndata: {}\n\n"
+        );
+        assert_eq!(next(&mut body).await.unwrap(), "data: whole\n\n");
+        drop(body);
+        assert_eq!(tx.try_send_tagged(id, shared), Err(Refused::Closed));
     }
 
     #[tokio::test]

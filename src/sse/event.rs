@@ -136,6 +136,21 @@ impl fmt::Debug for Event {
     }
 }
 
+/// Width of the event ids the transport writes (see `session::stream`). Fixed, so an id travels
+/// inline beside an event shared by many streams and needs no allocation of its own.
+pub(crate) const EVENT_ID_LEN: usize = 24;
+
+/// One frame: an `id:` line followed by an encoded event that has none.
+pub(crate) fn with_id(id: &[u8; EVENT_ID_LEN], event: &[u8]) -> Bytes {
+    // Exactly the length written: a full Vec becomes `Bytes` without a second allocation.
+    let mut buf = Vec::with_capacity(EVENT_ID_LEN + 5 + event.len());
+    buf.extend_from_slice(b"id: ");
+    buf.extend_from_slice(id);
+    buf.push(b'\n');
+    buf.extend_from_slice(event);
+    Bytes::from(buf)
+}
+
 /// Encodes one JSON message as an event: optional `id`, `event: message`, one `data:` line.
 ///
 /// `json` must be compact JSON (no raw line breaks), as `serde_json::to_vec` writes it; `id` is

@@ -14,6 +14,7 @@ use mcp_tower::{
     McpBody, McpLayer, McpRequest, McpResponse, Rejection, RejectionKind, ResponseMode, SessionId,
 };
 use serde_json::json;
+use tokio::time::Instant;
 use tower::Layer;
 
 use crate::support::*;
@@ -195,8 +196,37 @@ async fn some_session_id() -> SessionId {
     sessions.get(&sid).unwrap().id().clone()
 }
 
+/// Event `n` as a log keeps it: encoded, without its `id:` line.
 fn ev(n: u64) -> Bytes {
-    Bytes::from(format!("id: {n}\ndata: {{\"n\":{n}}}\n\n"))
+    Bytes::from(format!("event: message\ndata: {{\"n\":{n}}}\n\n"))
+}
+
+/// What a replay of events `seqs` holds: each with its sequence number.
+fn evs(seqs: &[u64]) -> Vec<(u64, Bytes)> {
+    seqs.iter().map(|&n| (n, ev(n))).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_store_keeps_the_standalone_stream_like_any_other() {
+    let mut log = MemoryEventStore::new()
+        .max_events(2)
+        .open(&some_session_id().await);
+    assert_eq!(log.replay(0, 0), Replay::Unknown, "nothing recorded yet");
+    for seq in [2, 3, 5] {
+        // Sequence numbers need not be contiguous (priming events are not recorded).
+        log.record(0, seq, ev(seq), Instant::now());
+    }
+    log.record(1, 1, ev(1), Instant::now());
+    assert_eq!(log.replay(0, 3), Replay::Events(evs(&[5])));
+    assert_eq!(log.replay(0, 2), Replay::Events(evs(&[3, 5])));
+    assert_eq!(log.replay(0, 0), Replay::Expired(evs(&[3, 5])));
+    log.forget(0);
+    assert_eq!(log.replay(0, 3), Replay::Unknown);
+    assert_eq!(
+        log.replay(1, 0),
+        Replay::Events(evs(&[1])),
+        "other streams stay"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -205,17 +235,17 @@ async fn memory_store_evicts_by_count() {
         .max_events(3)
         .open(&some_session_id().await);
     for seq in 1..=5 {
-        log.record(7, seq, ev(seq));
+        log.record(7, seq, ev(seq), Instant::now());
     }
-    assert_eq!(log.replay(7, 2), Replay::Events(vec![ev(3), ev(4), ev(5)]));
-    assert_eq!(log.replay(7, 4), Replay::Events(vec![ev(5)]));
-    assert_eq!(log.replay(7, 5), Replay::Events(vec![]));
+    assert_eq!(log.replay(7, 2), Replay::Events(evs(&[3, 4, 5])));
+    assert_eq!(log.replay(7, 4), Replay::Events(evs(&[5])));
+    assert_eq!(log.replay(7, 5), Replay::Events(evs(&[])));
     assert_eq!(
         log.replay(7, 1),
-        Replay::Expired(vec![ev(3), ev(4), ev(5)]),
+        Replay::Expired(evs(&[3, 4, 5])),
         "event 2 is gone; what is kept comes with the verdict"
     );
-    assert_eq!(log.replay(7, 0), Replay::Expired(vec![ev(3), ev(4), ev(5)]));
+    assert_eq!(log.replay(7, 0), Replay::Expired(evs(&[3, 4, 5])));
     assert_eq!(log.replay(8, 0), Replay::Unknown, "streams are separate");
     log.forget(7);
     assert_eq!(log.replay(7, 4), Replay::Unknown);
@@ -228,13 +258,13 @@ async fn memory_store_evicts_by_bytes() {
         .max_bytes(size * 2 + size / 2)
         .open(&some_session_id().await);
     for seq in 1..=4 {
-        log.record(1, seq, ev(seq));
+        log.record(1, seq, ev(seq), Instant::now());
     }
-    assert_eq!(log.replay(1, 2), Replay::Events(vec![ev(3), ev(4)]));
-    assert_eq!(log.replay(1, 1), Replay::Expired(vec![ev(3), ev(4)]));
+    assert_eq!(log.replay(1, 2), Replay::Events(evs(&[3, 4])));
+    assert_eq!(log.replay(1, 1), Replay::Expired(evs(&[3, 4])));
     // One event larger than the whole budget leaves nothing replayable before it.
-    log.record(1, 5, Bytes::from(vec![b'x'; size * 3]));
-    assert_eq!(log.replay(1, 4), Replay::Expired(vec![]));
+    log.record(1, 5, Bytes::from(vec![b'x'; size * 3]), Instant::now());
+    assert_eq!(log.replay(1, 4), Replay::Expired(evs(&[])));
 }
 
 #[tokio::test(start_paused = true)]
@@ -242,24 +272,24 @@ async fn memory_store_evicts_by_age() {
     let mut log = MemoryEventStore::new()
         .max_age(Duration::from_secs(60))
         .open(&some_session_id().await);
-    log.record(1, 1, ev(1));
+    log.record(1, 1, ev(1), Instant::now());
     tokio::time::advance(Duration::from_secs(40)).await;
-    log.record(1, 2, ev(2));
-    assert_eq!(log.replay(1, 0), Replay::Events(vec![ev(1), ev(2)]));
+    log.record(1, 2, ev(2), Instant::now());
+    assert_eq!(log.replay(1, 0), Replay::Events(evs(&[1, 2])));
     tokio::time::advance(Duration::from_secs(30)).await;
     assert_eq!(
         log.replay(1, 0),
-        Replay::Expired(vec![ev(2)]),
+        Replay::Expired(evs(&[2])),
         "event 1 is 70 s old"
     );
-    assert_eq!(log.replay(1, 1), Replay::Events(vec![ev(2)]));
+    assert_eq!(log.replay(1, 1), Replay::Events(evs(&[2])));
     tokio::time::advance(Duration::from_secs(31)).await;
     assert_eq!(
         log.replay(1, 1),
-        Replay::Expired(vec![]),
+        Replay::Expired(evs(&[])),
         "event 2 is 61 s old"
     );
-    assert_eq!(log.replay(1, 2), Replay::Events(vec![]));
+    assert_eq!(log.replay(1, 2), Replay::Events(evs(&[])));
 }
 
 #[tokio::test(start_paused = true)]
@@ -267,7 +297,7 @@ async fn logs_of_different_sessions_are_separate() {
     let store = MemoryEventStore::new();
     let mut a = store.open(&some_session_id().await);
     let b = store.open(&some_session_id().await);
-    a.record(1, 1, ev(1));
+    a.record(1, 1, ev(1), Instant::now());
     assert_eq!(b.replay(1, 0), Replay::Unknown);
 }
 
@@ -287,9 +317,9 @@ impl EventStore for Counting {
 }
 
 impl SessionEventLog for CountingLog {
-    fn record(&mut self, stream: u32, seq: u64, event: Bytes) {
+    fn record(&mut self, stream: u32, seq: u64, event: Bytes, at: Instant) {
         self.1.fetch_add(1, Ordering::SeqCst);
-        self.0.record(stream, seq, event);
+        self.0.record(stream, seq, event, at);
     }
     fn replay(&self, stream: u32, after: u64) -> Replay {
         self.0.replay(stream, after)
