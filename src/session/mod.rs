@@ -69,28 +69,36 @@ pub enum CloseReason {
 }
 
 /// Session state shared by the store, the transport and the handles.
+///
+/// `repr(C)`: what sending an event reads (the closed flag, the event tag, the config, the
+/// lock and, inside it, the log and the standalone stream) is declared first, so it shares as
+/// few cache lines as possible. A broadcast visits every session, mostly cold in memory, and
+/// each line is a miss.
+#[repr(C)]
 pub(crate) struct SessionInner {
+    closed: AtomicBool,
+    /// Random tag in every event id, so one session's ids mean nothing to another.
+    event_tag: [u8; 8],
+    pub(crate) config: Arc<Config>,
+    state: Mutex<State>,
     pub(crate) id: SessionId,
     parts: IdParts,
     store: Weak<SessionStore>,
-    pub(crate) config: Arc<Config>,
-    /// Random tag in every event id, so one session's ids mean nothing to another.
-    event_tag: [u8; 8],
     version: OnceLock<ProtocolVersion>,
     pub(crate) principal: Option<String>,
     opened_at: AtomicU64,
     initialized: AtomicBool,
     last_active: AtomicU64,
     in_flight: AtomicUsize,
-    closed: AtomicBool,
-    state: Mutex<State>,
     extensions: Mutex<http::Extensions>,
 }
 
+/// `repr(C)`: the log and the streams first (see [`SessionInner`]).
+#[repr(C)]
 struct State {
-    client_capabilities: Option<Value>,
-    streams: stream::Streams,
     log: Box<dyn SessionEventLog>,
+    streams: stream::Streams,
+    client_capabilities: Option<Value>,
     pending: pending::Pending,
     /// Handler calls that `notifications/cancelled` can abort, with a token so a finished call
     /// never unregisters a newer one that reused its id.

@@ -125,12 +125,16 @@ impl EventStore for MemoryEventStore {
     }
 }
 
+/// `repr(C)`: the bounds and stream 0's ring (inline in the map) first, so recording a
+/// broadcast touches one or two cache lines of the log.
+#[repr(C)]
 struct MemoryLog {
     bounds: MemoryEventStore,
     streams: StreamMap<Ring>,
 }
 
 #[derive(Default)]
+#[repr(C)]
 struct Ring {
     events: VecDeque<(u64, Instant, Bytes)>,
     bytes: usize,

@@ -40,7 +40,9 @@ impl EventId {
 }
 
 /// Per-stream delivery state (the events themselves live in the replay log).
+/// `repr(C)`, like the session: what a send touches comes first, the request id last.
 #[derive(Default)]
+#[repr(C)]
 pub(super) struct StreamState {
     next_seq: u64,
     /// Highest sequence number handed to a connection.
@@ -48,12 +50,12 @@ pub(super) struct StreamState {
     conn: Option<Conn>,
     /// The request's answer was produced: nothing follows.
     done: bool,
-    /// The request this stream answers (POST streams), for cancellation.
-    pub(super) request: Option<RequestId>,
     /// Whether the client of this stream speaks 2025-11-25 or later (by the version of the
     /// request that opened or resumed it): only such clients get priming events and
     /// server-side closes (SEP-1699).
     polls: bool,
+    /// The request this stream answers (POST streams), for cancellation.
+    pub(super) request: Option<RequestId>,
 }
 
 struct Conn {
@@ -66,6 +68,7 @@ struct Conn {
 /// vector searched in order: a session has a few (the request streams still open or kept for
 /// resumption), so a scan is as fast as hashing, and one slot (~70 B) costs less than a hash
 /// table's first four (~300 B).
+#[repr(C)]
 pub(super) struct StreamMap<V> {
     standalone: Option<V>,
     entries: Vec<(u32, V)>,
@@ -167,6 +170,7 @@ impl<V> StreamMap<V> {
 
 /// Where a stream stands, for the session's bookkeeping.
 #[derive(Default)]
+#[repr(C)]
 pub(super) struct Streams {
     pub(super) map: StreamMap<StreamState>,
     next_stream: u32,
