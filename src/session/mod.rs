@@ -224,6 +224,8 @@ impl SessionInner {
         if self.closed.swap(true, Ordering::AcqRel) {
             return false;
         }
+        // The store's lock is never taken while holding the session's (a broadcast holds the
+        // store's while it locks sessions).
         if let Some(store) = self.store.upgrade() {
             store.remove(&self.parts);
         }
@@ -617,13 +619,13 @@ impl Sessions {
         let event = message_event(None, &outgoing_bytes(None, method, params.as_ref()));
         let now = Instant::now();
         let mut report = BroadcastReport::default();
-        for session in self.store.live() {
-            match session.send_unrelated_event(&event, now) {
+        // Without a handle per session: cloning 10,000 of them costs as much as sending.
+        self.store
+            .for_each_live(|session| match session.send_unrelated_event(&event, now) {
                 Delivery::Sent => report.delivered += 1,
                 Delivery::Queued => report.queued += 1,
                 Delivery::Dropped => report.dropped += 1,
-            }
-        }
+            });
         report
     }
 }

@@ -12,6 +12,10 @@ use slab::Slab;
 use super::id::{secrets_match, IdParts};
 use super::SessionInner;
 
+/// Sessions [`SessionStore::for_each_live`] visits per hold of the lock: a few hundred
+/// microseconds of a broadcast at most.
+const WALK_BATCH: usize = 256;
+
 /// What a lookup found.
 pub(crate) enum Lookup {
     Live(Arc<SessionInner>),
@@ -147,6 +151,33 @@ impl SessionStore {
             .filter(|(_, s)| s.live)
             .map(|(_, s)| s.session.clone())
             .collect()
+    }
+
+    /// Runs `f` on every live session, in slot order, without cloning a handle to any: the
+    /// store stays locked for at most [`WALK_BATCH`] sessions at a time, so a lookup waits
+    /// microseconds, never the whole walk. Sessions created meanwhile in slots already walked
+    /// are missed, as if created after the walk.
+    ///
+    /// `f` runs with the store locked: it may lock the session, but must not call back into
+    /// the store (no session takes the store's lock while holding its own).
+    pub(crate) fn for_each_live(&self, mut f: impl FnMut(&SessionInner)) {
+        let mut key = 0;
+        loop {
+            let slots = self.slots();
+            // Keys run below the slab's capacity.
+            let end = slots.capacity();
+            if key >= end {
+                return;
+            }
+            let stop = end.min(key + WALK_BATCH);
+            for slot in (key..stop).filter_map(|k| slots.get(k)) {
+                if slot.live {
+                    f(&slot.session);
+                }
+            }
+            drop(slots);
+            key = stop;
+        }
     }
 
     /// Sessions idle for longer than `idle` (no request in flight, no activity since), and

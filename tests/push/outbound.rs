@@ -236,6 +236,36 @@ async fn broadcast_to_a_thousand_sessions_with_one_stalled_reader() {
     assert_eq!(sse.next_message().await.unwrap().1["params"]["data"], 7);
 }
 
+#[tokio::test]
+async fn broadcast_reaches_every_live_session_across_gaps_left_by_ended_ones() {
+    // Enough sessions for the walk to take the store's lock several times, with holes.
+    const N: usize = 700;
+    let layer = McpLayer::new();
+    let sessions = layer.sessions();
+    let svc = layer.layer(plain());
+    let mut ids = Vec::new();
+    for _ in 0..N {
+        ids.push(initialize(&svc, V_OLD, json!({})).await);
+    }
+    let mut open = Vec::new();
+    for (i, sid) in ids.iter().enumerate() {
+        if i % 3 == 1 {
+            assert_eq!(call(&svc, delete(sid, V_OLD)).await.status(), 200);
+        } else if i % 3 == 0 {
+            open.push(Sse::of(call(&svc, get(sid, V_OLD, None)).await));
+        }
+    }
+    let report = sessions.broadcast("notifications/message", log(1));
+    let (with_stream, without) = (N.div_ceil(3), N - N.div_ceil(3) - N / 3);
+    assert_eq!(report.delivered, with_stream, "{report:?}");
+    assert_eq!(report.queued, without, "{report:?}");
+    assert_eq!(report.dropped, 0, "{report:?}");
+    for sse in &mut open {
+        let (_, msg) = sse.next_message().await.unwrap();
+        assert_eq!(msg["params"]["data"], 1);
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_request_that_cannot_be_queued_fails_at_once() {
     let layer = McpLayer::new().max_queued_events(2).max_pending_requests(1);
