@@ -32,6 +32,7 @@ pub use replay::{
     DEFAULT_REPLAY_BYTES, DEFAULT_REPLAY_EVENTS,
 };
 pub(crate) use store::{Lookup, SessionStore};
+use stream::Outgoing;
 pub(crate) use stream::{ResumeError, STANDALONE};
 
 use crate::jsonrpc::{outgoing_bytes, RequestId};
@@ -260,13 +261,19 @@ impl SessionInner {
     /// Sends a message that is not tied to a request on the standalone stream (recorded and
     /// written when the client opens one, if none is open).
     pub(crate) fn send_unrelated(&self, json: &[u8]) -> Delivery {
-        self.send_unrelated_event(&message_event(None, json), Instant::now())
+        self.send_on(
+            STANDALONE,
+            Outgoing::Json(json),
+            Instant::now(),
+            false,
+            true,
+        )
     }
 
-    /// [`send_unrelated`](Self::send_unrelated) of an encoded event without an `id:` line,
-    /// produced `at`.
+    /// [`send_unrelated`](Self::send_unrelated) of an event encoded once for many sessions,
+    /// without an `id:` line, produced `at`.
     fn send_unrelated_event(&self, event: &Bytes, at: Instant) -> Delivery {
-        self.send_on(STANDALONE, event, at, false, true)
+        self.send_on(STANDALONE, Outgoing::Shared(event), at, false, true)
     }
 
     pub(crate) fn has_stream(&self) -> bool {

@@ -17,7 +17,9 @@ use super::{Delivery, SessionInner};
 use crate::jsonrpc::RequestId;
 use crate::layer::PollingPolicy;
 use crate::protocol::ProtocolVersion;
-use crate::sse::{channel, message_event, Event, Refused, SseBody, SseSender, EVENT_ID_LEN};
+use crate::sse::{
+    channel, message_event, Event, Queued, Refused, SseBody, SseSender, EVENT_ID_LEN, ID_LINE_LEN,
+};
 
 pub(crate) const STANDALONE: u32 = 0;
 
@@ -37,6 +39,17 @@ impl EventId {
         // Base64url: ASCII only.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
+}
+
+/// A message to record and send on one stream.
+#[derive(Clone, Copy)]
+pub(super) enum Outgoing<'a> {
+    /// JSON for this session only: encoded once, with its id; the log keeps the bytes after
+    /// the id line.
+    Json(&'a [u8]),
+    /// An event encoded once for many sessions (a broadcast), without an id line: the stream
+    /// queues its id beside it.
+    Shared(&'a Bytes),
 }
 
 /// Per-stream delivery state (the events themselves live in the replay log).
@@ -206,6 +219,22 @@ impl SessionInner {
         Some((stream, u64::from_be_bytes(seq)))
     }
 
+    /// Encodes `json` as event `seq` of `stream`: the frame to write, and for the log the same
+    /// bytes after the id line (one allocation for both).
+    fn encode(&self, stream: u32, seq: u64, json: &[u8]) -> (Bytes, Bytes) {
+        let frame = message_event(Some(self.event_id(stream, seq).as_str()), json);
+        let kept = frame.slice(ID_LINE_LEN..);
+        (frame, kept)
+    }
+
+    /// Event `seq` of `stream` whose bytes (without an id line) are shared, as queued.
+    fn tagged(&self, stream: u32, seq: u64, event: Bytes) -> Queued {
+        Queued::Tagged {
+            id: self.event_id(stream, seq).0,
+            event,
+        }
+    }
+
     /// The `retry:` event written before the server closes a connection on purpose.
     fn retry_hint(&self) -> Bytes {
         Event::new().retry(self.config.retry_interval).finish()
@@ -281,10 +310,10 @@ impl SessionInner {
         let now = Instant::now();
         for json in buffered {
             st.next_seq += 1;
-            let event = message_event(None, &json);
-            state.log.record(stream, st.next_seq, event.clone(), now);
+            let (frame, kept) = self.encode(stream, st.next_seq, &json);
+            state.log.record(stream, st.next_seq, kept, now);
             // The channel has room for everything buffered.
-            let _ = tx.try_send_tagged(self.event_id(stream, st.next_seq).0, event);
+            let _ = tx.try_queue(Queued::Whole(frame));
             st.delivered = st.next_seq;
         }
         st.conn = Some(Conn { id: conn, tx });
@@ -312,23 +341,16 @@ impl SessionInner {
     /// Records and sends one message on `stream`; `last` marks the request's answer, after which
     /// the stream ends. Never waits.
     pub(crate) fn stream_send(&self, stream: u32, json: &[u8], last: bool) -> Delivery {
-        self.send_on(
-            stream,
-            &message_event(None, json),
-            Instant::now(),
-            last,
-            false,
-        )
+        self.send_on(stream, Outgoing::Json(json), Instant::now(), last, false)
     }
 
-    /// Records and sends `event`, produced `at` (encoded without an `id:` line, which is added
-    /// per stream; a broadcast shares one `event` among all sessions) on `stream`. With
-    /// `create`, a stream not known yet is created (the standalone stream, before its first
-    /// GET), under the same lock.
+    /// Records and sends `message`, produced `at`, on `stream`. With `create`, a stream not
+    /// known yet is created (the standalone stream, before its first GET), under the same
+    /// lock.
     pub(super) fn send_on(
         &self,
         stream: u32,
-        event: &Bytes,
+        message: Outgoing<'_>,
         at: Instant,
         last: bool,
         create: bool,
@@ -357,11 +379,16 @@ impl SessionInner {
         }
         st.next_seq += 1;
         let seq = st.next_seq;
-        state.log.record(stream, seq, event.clone(), at);
+        let (queued, kept) = match message {
+            Outgoing::Json(json) => {
+                let (frame, kept) = self.encode(stream, seq, json);
+                (Queued::Whole(frame), kept)
+            }
+            Outgoing::Shared(event) => (self.tagged(stream, seq, event.clone()), event.clone()),
+        };
+        state.log.record(stream, seq, kept, at);
         st.done = last;
-        let sent = st.conn.as_ref().map(|c| {
-            c.tx.try_send_tagged(self.event_id(stream, seq).0, event.clone())
-        });
+        let sent = st.conn.as_ref().map(|c| c.tx.try_queue(queued));
         let delivery = match sent {
             Some(Ok(())) => {
                 st.delivered = seq;
@@ -481,7 +508,7 @@ impl SessionInner {
         st.polls = polls;
         self.prime(st, STANDALONE, &tx);
         for (seq, event) in pending {
-            let _ = tx.try_send_tagged(self.event_id(STANDALONE, seq).0, event);
+            let _ = tx.try_queue(self.tagged(STANDALONE, seq, event));
         }
         st.delivered = st.delivered.max(st.next_seq);
         let older = st.conn.replace(Conn { id: conn, tx });
@@ -523,7 +550,7 @@ impl SessionInner {
         let st = streams.map.get_or_default(stream);
         st.polls = polls;
         for (seq, event) in events {
-            let _ = tx.try_send_tagged(self.event_id(stream, seq).0, event);
+            let _ = tx.try_queue(self.tagged(stream, seq, event));
         }
         st.delivered = st.next_seq;
         let older = if st.done {

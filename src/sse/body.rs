@@ -77,7 +77,7 @@ struct Shared {
 }
 
 /// One queued event.
-enum Queued {
+pub(crate) enum Queued {
     /// Encoded whole.
     Whole(Bytes),
     /// An encoded event without an `id:` line, shared by every stream it goes to (one
@@ -204,14 +204,10 @@ impl SseSender {
         Ok(())
     }
 
-    /// Queues `event` (encoded without an `id:` line, typically shared with other streams)
-    /// under `id`, without waiting and without copying it.
-    pub(crate) fn try_send_tagged(
-        &self,
-        id: [u8; EVENT_ID_LEN],
-        event: Bytes,
-    ) -> Result<(), Refused> {
-        let pushed = self.shared.state().push(Queued::Tagged { id, event });
+    /// Queues `event` (for a [`Queued::Tagged`] one, without copying the shared bytes) without
+    /// waiting.
+    pub(crate) fn try_queue(&self, event: Queued) -> Result<(), Refused> {
+        let pushed = self.shared.state().push(event);
         match pushed {
             Ok(reader) => {
                 wake(reader);
@@ -560,10 +556,17 @@ mod tests {
         let (tx, mut body) = channel(2);
         let shared = Bytes::from_static(b"event: message\ndata: {}\n\n");
         let id = *b"AAAAAAAAAAAAAAAAAAAAAAAB";
-        tx.try_send_tagged(id, shared.clone()).unwrap();
+        tx.try_queue(Queued::Tagged {
+            id,
+            event: shared.clone(),
+        })
+        .unwrap();
         tx.try_send(Bytes::from_static(b"data: whole\n\n")).unwrap();
         assert_eq!(
-            tx.try_send_tagged(id, shared.clone()),
+            tx.try_queue(Queued::Tagged {
+                id,
+                event: shared.clone()
+            }),
             Err(Refused::Full),
             "a full channel refuses a tagged event too"
         );
@@ -573,7 +576,10 @@ mod tests {
         );
         assert_eq!(next(&mut body).await.unwrap(), "data: whole\n\n");
         drop(body);
-        assert_eq!(tx.try_send_tagged(id, shared), Err(Refused::Closed));
+        assert_eq!(
+            tx.try_queue(Queued::Tagged { id, event: shared }),
+            Err(Refused::Closed)
+        );
     }
 
     #[tokio::test]

@@ -140,6 +140,9 @@ impl fmt::Debug for Event {
 /// inline beside an event shared by many streams and needs no allocation of its own.
 pub(crate) const EVENT_ID_LEN: usize = 24;
 
+/// Length of the `id: …\n` line that [`message_event`] writes for such an id.
+pub(crate) const ID_LINE_LEN: usize = EVENT_ID_LEN + 5;
+
 /// One frame: an `id:` line followed by an encoded event that has none.
 pub(crate) fn with_id(id: &[u8; EVENT_ID_LEN], event: &[u8]) -> Bytes {
     // Exactly the length written: a full Vec becomes `Bytes` without a second allocation.
@@ -234,6 +237,16 @@ impl std::error::Error for SseFieldError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_after_its_id_line_is_the_event_without_one() {
+        let id = [b'x'; EVENT_ID_LEN];
+        let json = br#"{"jsonrpc":"2.0","method":"m"}"#;
+        let with = message_event(Some(std::str::from_utf8(&id).unwrap()), json);
+        let without = message_event(None, json);
+        assert_eq!(with.slice(ID_LINE_LEN..), without);
+        assert_eq!(with_id(&id, &without), with);
+    }
 
     #[test]
     fn data_is_split_on_every_line_end() {
