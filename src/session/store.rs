@@ -164,7 +164,8 @@ impl SessionStore {
         let mut key = 0;
         loop {
             let slots = self.slots();
-            // Keys run below the slab's capacity.
+            // Keys run below the slab's capacity, which `max_sessions` bounds: the few vacant
+            // keys past the last session cost a failed `get` each.
             let end = slots.capacity();
             if key >= end {
                 return;

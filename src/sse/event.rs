@@ -146,7 +146,7 @@ pub(crate) const ID_LINE_LEN: usize = EVENT_ID_LEN + 5;
 /// One frame: an `id:` line followed by an encoded event that has none.
 pub(crate) fn with_id(id: &[u8; EVENT_ID_LEN], event: &[u8]) -> Bytes {
     // Exactly the length written: a full Vec becomes `Bytes` without a second allocation.
-    let mut buf = Vec::with_capacity(EVENT_ID_LEN + 5 + event.len());
+    let mut buf = Vec::with_capacity(ID_LINE_LEN + event.len());
     buf.extend_from_slice(b"id: ");
     buf.extend_from_slice(id);
     buf.push(b'\n');
