@@ -38,6 +38,75 @@ pub trait EventStore: Send + Sync + 'static {
 ///
 /// Methods are called with the session's lock held: they must not block (a networked store
 /// would buffer and write in the background).
+///
+/// # Example
+///
+/// A log that keeps only the newest event of each stream: a cursor older than the event it
+/// replaced cannot be served in full, so the client learns it missed something.
+///
+/// ```
+/// use std::collections::HashMap;
+///
+/// use bytes::Bytes;
+/// use mcp_tower::session::{EventStore, Replay, SessionEventLog, SessionId};
+/// use mcp_tower::McpLayer;
+/// use tokio::time::Instant;
+///
+/// struct Kept {
+///     /// The sequence number of the event this one replaced (0: none).
+///     replaced: u64,
+///     seq: u64,
+///     event: Bytes,
+/// }
+///
+/// #[derive(Default)]
+/// struct Newest(HashMap<u32, Kept>);
+///
+/// impl SessionEventLog for Newest {
+///     fn record(&mut self, stream: u32, seq: u64, event: Bytes, _at: Instant) {
+///         let replaced = self.0.get(&stream).map_or(0, |kept| kept.seq);
+///         self.0.insert(stream, Kept { replaced, seq, event });
+///     }
+///
+///     fn replay(&self, stream: u32, after: u64) -> Replay {
+///         let Some(kept) = self.0.get(&stream) else {
+///             return Replay::Unknown;
+///         };
+///         let newer = if kept.seq > after {
+///             vec![(kept.seq, kept.event.clone())]
+///         } else {
+///             Vec::new()
+///         };
+///         if after < kept.replaced {
+///             Replay::Expired(newer)
+///         } else {
+///             Replay::Events(newer)
+///         }
+///     }
+///
+///     fn forget(&mut self, stream: u32) {
+///         self.0.remove(&stream);
+///     }
+/// }
+///
+/// struct NewestOnly;
+///
+/// impl EventStore for NewestOnly {
+///     fn open(&self, _session: &SessionId) -> Box<dyn SessionEventLog> {
+///         Box::new(Newest::default())
+///     }
+/// }
+///
+/// let layer = McpLayer::new().event_store(NewestOnly);
+/// # let _ = layer;
+/// let mut log = Newest::default();
+/// let event = Bytes::from_static(b"event: message\ndata: {}\n\n");
+/// log.record(0, 3, event.clone(), Instant::now());
+/// log.record(0, 4, event.clone(), Instant::now());
+/// assert_eq!(log.replay(0, 3), Replay::Events(vec![(4, event.clone())]));
+/// assert_eq!(log.replay(0, 2), Replay::Expired(vec![(4, event)]));
+/// assert_eq!(log.replay(1, 0), Replay::Unknown);
+/// ```
 pub trait SessionEventLog: Send + 'static {
     /// Records event `seq` of `stream`: an encoded event without its `id:` line, produced `at`
     /// (tokio's clock, read once per broadcast rather than once per session).
