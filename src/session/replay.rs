@@ -36,8 +36,9 @@ pub trait EventStore: Send + Sync + 'static {
 /// clones a reference, not the bytes). Stream 0 is the session's standalone (GET) stream;
 /// request streams count from 1.
 ///
-/// Methods are called with the session's lock held: they must not block (a networked store
-/// would buffer and write in the background).
+/// Methods are called with the session's lock held (during a broadcast, the session store's
+/// too): they must not block (a networked store would buffer and write in the background), nor
+/// call back into [`Sessions`](super::Sessions) or a [`Session`](super::Session).
 ///
 /// # Example
 ///
