@@ -115,6 +115,32 @@ impl McpRequest {
     ///
     /// An "invalid params" (−32602) error object that names what is wrong; it converts into an
     /// [`McpResponse`] with `.into()`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    ///
+    /// use mcp_tower::{McpRequest, McpResponse};
+    /// use serde::Deserialize;
+    /// use serde_json::json;
+    ///
+    /// #[derive(Deserialize)]
+    /// struct Add {
+    ///     a: i64,
+    ///     b: i64,
+    /// }
+    ///
+    /// async fn add(req: McpRequest) -> Result<McpResponse, Infallible> {
+    ///     let Add { a, b } = match req.parse_params() {
+    ///         Ok(params) => params,
+    ///         // The client sees -32602 with what was wrong.
+    ///         Err(invalid) => return Ok(invalid.into()),
+    ///     };
+    ///     Ok(json!({ "sum": a + b }).into())
+    /// }
+    /// # let _ = tower::service_fn(add);
+    /// ```
     pub fn parse_params<T: DeserializeOwned>(&self) -> Result<T, ErrorObject> {
         // Straight from the borrowed value: no copy of the params.
         let empty = Value::Object(serde_json::Map::new());
@@ -237,15 +263,22 @@ impl From<Value> for McpResponse {
 
 /// Severity of a `notifications/message` log entry (RFC 5424 levels, as MCP names them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[allow(missing_docs)]
 pub enum LogLevel {
+    /// Detailed information for debugging.
     Debug,
+    /// Normal operation.
     Info,
+    /// Normal but significant.
     Notice,
+    /// Something unexpected that did not stop the work.
     Warning,
+    /// An operation failed.
     Error,
+    /// A component failed.
     Critical,
+    /// Someone must act now.
     Alert,
+    /// The system is unusable.
     Emergency,
 }
 
@@ -434,7 +467,7 @@ impl RequestContext {
         let session = outbox
             .as_ref()
             .and_then(|o| o.session().cloned())
-            .or_else(|| self.inner.session.as_ref().and_then(Session::inner))
+            .or_else(|| self.inner.session.as_ref().and_then(Session::live))
             .ok_or(ClientRequestError::NoSession)?;
         let send = |json: &[u8]| match &outbox {
             Some(outbox) => outbox.send(json),

@@ -311,31 +311,24 @@ pub(crate) fn response_bytes(id: &RequestId, outcome: &Result<Value, ErrorObject
         id: &'a RequestId,
         result: &'a Value,
     }
-    #[derive(Serialize)]
-    struct Err<'a> {
-        jsonrpc: &'static str,
-        id: &'a RequestId,
-        error: &'a ErrorObject,
-    }
-    let out = match outcome {
+    match outcome {
         Result::Ok(result) => serde_json::to_vec(&Ok {
             jsonrpc: "2.0",
             id,
             result,
+        })
+        .unwrap_or_else(|e| {
+            // A Value always serializes; this only guards against a broken custom map.
+            error_bytes(
+                Some(id),
+                &ErrorObject::new(code::INTERNAL_ERROR, e.to_string()),
+            )
         }),
-        Result::Err(error) => serde_json::to_vec(&Err {
-            jsonrpc: "2.0",
-            id,
-            error,
-        }),
-    };
-    out.unwrap_or_else(|e| {
-        // A Value always serializes; this only guards against a broken custom map.
-        error_bytes(None, &ErrorObject::new(code::INTERNAL_ERROR, e.to_string()))
-    })
+        Result::Err(error) => error_bytes(Some(id), error),
+    }
 }
 
-/// Serializes an error response whose request id is unknown (`"id": null`).
+/// Serializes an error response; `None` for a request whose id is unknown (`"id": null`).
 pub(crate) fn error_bytes(id: Option<&RequestId>, error: &ErrorObject) -> Vec<u8> {
     #[derive(Serialize)]
     struct Err<'a> {

@@ -47,7 +47,9 @@ pub enum ResponseMode {
     #[default]
     Adaptive,
     /// Always `application/json`. Related messages (progress, logs) cannot travel with the
-    /// reply: they go to the session's standalone GET stream, or nowhere without a session.
+    /// reply: they go to the session's standalone GET stream, or nowhere without a session. A
+    /// request the client cancels gets no answer (the specification forbids one): its reply is
+    /// an event stream that ends at once, as JSON has no empty form.
     Json,
     /// Always an SSE stream.
     Sse,
@@ -261,7 +263,9 @@ impl McpLayer {
         self
     }
 
-    /// The registry of this layer's sessions. Every service the layer builds shares it.
+    /// The registry of this layer's sessions. Every service the layer builds shares it, and so
+    /// do clones of the layer, even one configured further after cloning (each session keeps
+    /// the settings of the layer that created it; `max_sessions` counts all of them).
     #[must_use]
     pub fn sessions(&self) -> Sessions {
         Sessions::new(self.shared.store.clone())

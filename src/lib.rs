@@ -57,6 +57,7 @@ pub mod protocol;
 mod service;
 pub mod session;
 pub mod sse;
+mod time;
 
 pub use body::McpBody;
 pub use error::{BoxError, Rejection, RejectionKind};

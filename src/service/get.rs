@@ -4,12 +4,12 @@
 use http::request::Parts;
 use http::Response;
 
-use super::guard::{accepts, require_session};
+use super::guard::{accepts, request_version, require_session};
 use super::sse_response;
 use crate::body::McpBody;
 use crate::error::{Rejection, RejectionKind};
 use crate::layer::Shared;
-use crate::protocol::{ProtocolVersion, LAST_EVENT_ID};
+use crate::protocol::LAST_EVENT_ID;
 use crate::session::ResumeError;
 
 /// Opens the standalone stream, or resumes a stream. A stream has at most one connection: a
@@ -24,9 +24,7 @@ pub(crate) fn open_stream(shared: &Shared, parts: &Parts) -> Result<Response<Mcp
     }
     let (session, header_version) = require_session(shared, parts)?;
     // The request's own version decides priming and polling, as for a POST.
-    let version = header_version
-        .or_else(|| session.protocol_version())
-        .unwrap_or(ProtocolVersion::ASSUMED);
+    let version = request_version(header_version, Some(&session));
     let body =
         match parts.headers.get(LAST_EVENT_ID) {
             None => session.attach_standalone(version),

@@ -204,18 +204,37 @@ pub(crate) fn require_session(
             "Mcp-Session-Id header is required; initialize a session with a POST first",
         ));
     };
+    let session = live_session(shared, parts, id)?;
+    session.touch();
+    Ok((session, version))
+}
+
+/// The live session `id` names, if this request may use it: 404 otherwise.
+pub(crate) fn live_session(
+    shared: &Shared,
+    parts: &Parts,
+    id: &[u8],
+) -> Result<Arc<SessionInner>, Rejection> {
     match shared.store.lookup(id) {
-        Lookup::Live(session) if principal_matches(&shared.config, parts, &session) => {
-            session.touch();
-            Ok((session, version))
-        }
+        Lookup::Live(session) if principal_matches(&shared.config, parts, &session) => Ok(session),
         Lookup::Live(_) | Lookup::NotFound => Err(session_not_found()),
     }
 }
 
+/// The protocol version a request speaks: its header's, else its session's, else the version
+/// the specification says to assume.
+pub(crate) fn request_version(
+    header: Option<ProtocolVersion>,
+    session: Option<&SessionInner>,
+) -> ProtocolVersion {
+    header
+        .or_else(|| session.and_then(SessionInner::protocol_version))
+        .unwrap_or(ProtocolVersion::ASSUMED)
+}
+
 /// With sessions bound to principals: whether this request comes from the session's owner.
 /// Another principal is told the session does not exist.
-pub(crate) fn principal_matches(config: &Config, parts: &Parts, session: &SessionInner) -> bool {
+fn principal_matches(config: &Config, parts: &Parts, session: &SessionInner) -> bool {
     match &config.principal {
         Some(extract) => extract(parts) == session.principal,
         None => true,

@@ -80,11 +80,6 @@ impl<S> McpService<S> {
         Self { inner, shared }
     }
 
-    /// The default layer, to configure and apply.
-    pub fn layer() -> McpLayer {
-        McpLayer::new()
-    }
-
     /// The inner handler.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -149,29 +144,25 @@ where
         match *req.method() {
             Method::POST => ResponseFuture::pipeline(post::serve(self.inner.clone(), self.shared.clone(), req)),
             Method::GET | Method::DELETE if config.stateless => {
-                ResponseFuture::ready(reject(Rejection::method_not_allowed(
+                ResponseFuture::ready(Rejection::into_response(Rejection::method_not_allowed(
                     allow,
                     "this server is stateless: it offers no GET stream and no sessions to delete; use POST",
                 )))
             }
             Method::GET => {
                 let (parts, _body) = req.into_parts();
-                ResponseFuture::ready(get::open_stream(&self.shared, &parts).unwrap_or_else(reject))
+                ResponseFuture::ready(get::open_stream(&self.shared, &parts).unwrap_or_else(Rejection::into_response))
             }
             Method::DELETE => {
                 let (parts, _body) = req.into_parts();
-                ResponseFuture::ready(delete::end_session(&self.shared, &parts).unwrap_or_else(reject))
+                ResponseFuture::ready(delete::end_session(&self.shared, &parts).unwrap_or_else(Rejection::into_response))
             }
-            _ => ResponseFuture::ready(reject(Rejection::method_not_allowed(
+            _ => ResponseFuture::ready(Rejection::into_response(Rejection::method_not_allowed(
                 allow,
                 format!("method {} is not allowed on the MCP endpoint; use {allow}", req.method()),
             ))),
         }
     }
-}
-
-fn reject(rejection: Rejection) -> Response<McpBody> {
-    rejection.into_response()
 }
 
 /// A `200` SSE response with the headers every stream carries.

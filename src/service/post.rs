@@ -2,23 +2,22 @@
 //! with 202, a JSON document, or an SSE stream.
 
 use std::future::Future;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
-use bytes::Buf;
+use bytes::{Buf, Bytes};
 use futures_util::future::{AbortHandle, Abortable, FutureExt};
 use futures_util::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
 use http::header::CONTENT_LENGTH;
 use http::{HeaderValue, Request, Response};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 use tower::ServiceExt;
 use tower_service::Service;
 
 use super::guard::{
-    accepts, content_type_is_json, principal_matches, session_header, session_not_found,
-    version_header,
+    accepts, content_type_is_json, live_session, request_version, session_header, version_header,
 };
 use super::{accepted, json_response, sse_response};
 use crate::body::McpBody;
@@ -30,7 +29,7 @@ use crate::jsonrpc::{
 use crate::layer::{ResponseMode, Shared};
 use crate::outbox::Outbox;
 use crate::protocol::{ProtocolVersion, MCP_SESSION_ID};
-use crate::session::{start_reaper, CloseReason, Lookup, SessionInner};
+use crate::session::{start_reaper, CloseReason, InFlight, SessionInner};
 
 /// Runs the whole POST pipeline; every failure becomes its rejection response.
 pub(crate) async fn serve<S, B>(inner: S, shared: Arc<Shared>, req: Request<B>) -> Response<McpBody>
@@ -91,14 +90,7 @@ where
     } else {
         match session_header(&parts).map_err(Rejection::into_response)? {
             None => None,
-            Some(id) => match shared.store.lookup(id) {
-                Lookup::Live(session) if principal_matches(config, &parts, &session) => {
-                    Some(session)
-                }
-                Lookup::Live(_) | Lookup::NotFound => {
-                    return Err(session_not_found().into_response())
-                }
-            },
+            Some(id) => Some(live_session(shared, &parts, id).map_err(Rejection::into_response)?),
         }
     };
     let bytes = read_body(body, &parts.headers, config.max_body_bytes).await?;
@@ -127,9 +119,7 @@ where
             "Mcp-Session-Id header is required; start a session by sending initialize first",
         ));
     }
-    let version = header_version
-        .or_else(|| session.as_ref().and_then(|s| s.protocol_version()))
-        .unwrap_or(ProtocolVersion::ASSUMED);
+    let version = request_version(header_version, session.as_deref());
 
     let post = Post {
         inner,
@@ -160,12 +150,13 @@ fn reject(
     Rejection::new(kind, message).into_response()
 }
 
-/// Reads the body up to `limit` bytes: 413 beyond it, 400 if the client fails mid-body.
+/// Reads the body up to `limit` bytes: 413 beyond it (at once when `Content-Length` says so),
+/// 400 if the client fails mid-body. Memory grows with what arrives, not with what is declared.
 async fn read_body<B>(
     body: B,
     headers: &http::HeaderMap,
     limit: usize,
-) -> Result<Vec<u8>, Response<McpBody>>
+) -> Result<Bytes, Response<McpBody>>
 where
     B: http_body::Body,
     B::Error: Into<BoxError>,
@@ -183,32 +174,14 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let capacity = usize::try_from(declared.unwrap_or(0))
-        .unwrap_or(0)
-        .min(limit);
-    let mut buf = Vec::with_capacity(capacity);
-    let mut body = pin!(body);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            let e: BoxError = e.into();
-            reject(
-                RejectionKind::BodyRead,
-                format!("failed to read the request body: {e}"),
-            )
-        })?;
-        if let Ok(mut data) = frame.into_data() {
-            if buf.len() + data.remaining() > limit {
-                return Err(too_large());
-            }
-            while data.has_remaining() {
-                let chunk = data.chunk();
-                buf.extend_from_slice(chunk);
-                let n = chunk.len();
-                data.advance(n);
-            }
-        }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(reject(
+            RejectionKind::BodyRead,
+            format!("failed to read the request body: {e}"),
+        )),
     }
-    Ok(buf)
 }
 
 /// Calls the handler on its own clone (ready, then call); a handler error becomes −32603.
@@ -289,12 +262,7 @@ where
         params: Option<Value>,
     ) -> Result<Response<McpBody>, Response<McpBody>> {
         let config = &self.shared.config;
-        let requested = params
-            .as_ref()
-            .and_then(|p| p.get("protocolVersion"))
-            .and_then(Value::as_str)
-            .and_then(|v| v.parse::<ProtocolVersion>().ok())
-            .filter(|v| config.supports(*v));
+        let requested = protocol_version_in(params.as_ref()).filter(|v| config.supports(*v));
         // Negotiation: echo a supported request, else offer our newest.
         let negotiated = requested
             .unwrap_or_else(|| *config.versions.last().unwrap_or(&ProtocolVersion::LATEST));
@@ -334,10 +302,7 @@ where
         let on_done = move |res: &McpResponse| {
             let mut reservation = reservation;
             if let Ok(result) = res.outcome() {
-                let chosen = result
-                    .get("protocolVersion")
-                    .and_then(Value::as_str)
-                    .and_then(|v| v.parse::<ProtocolVersion>().ok())
+                let chosen = protocol_version_in(Some(result))
                     .filter(|v| versions.contains(v))
                     .unwrap_or(negotiated);
                 if let Some(session) = reservation.0.take() {
@@ -360,6 +325,24 @@ where
         Ok(res)
     }
 
+    /// Counts `count` requests in flight for the session (each request of a batch takes a
+    /// slot); 429 when that would pass `max_in_flight`. No session or no request: no guard.
+    fn begin(&self, count: usize) -> Result<Option<InFlight>, Rejection> {
+        let Some(session) = self.session.as_ref().filter(|_| count > 0) else {
+            return Ok(None);
+        };
+        session.begin_requests(count).map(Some).ok_or_else(|| {
+            Rejection::new(
+                RejectionKind::TooManyRequests,
+                format!(
+                    "this session may have {} requests in flight and this POST would take it \
+                     past that ({count} more); wait for some to finish",
+                    self.shared.config.max_in_flight
+                ),
+            )
+        })
+    }
+
     /// One request: calls the handler and answers as JSON or SSE (see [`ResponseMode`]).
     async fn request(
         self,
@@ -370,21 +353,9 @@ where
     ) -> Response<McpBody> {
         let config = self.shared.config.clone();
         // The request counts as activity for its session until its answer is written.
-        let in_flight = match &self.session {
-            Some(session) => match session.begin_request() {
-                Some(guard) => Some(guard),
-                None => {
-                    return reject(
-                        RejectionKind::TooManyRequests,
-                        format!(
-                            "this session already has {} requests in flight; wait for some to \
-                             finish",
-                            config.max_in_flight
-                        ),
-                    )
-                }
-            },
-            None => None,
+        let in_flight = match self.begin(1) {
+            Ok(in_flight) => in_flight,
+            Err(rejection) => return rejection.into_response(),
         };
         let mode = config.response_mode;
         let outbox = match mode {
@@ -428,7 +399,9 @@ where
         match mode {
             ResponseMode::Json => match call.await {
                 Some(json) => json_response(json),
-                None => reply.cancelled(),
+                // Cancelled: an answer is forbidden and JSON has no empty form, so an event
+                // stream that ends at once; not a session stream, since nothing follows.
+                None => sse_response(crate::sse::channel(1).1),
             },
             ResponseMode::Sse => reply.streamed(call).await,
             ResponseMode::Adaptive => {
@@ -505,18 +478,10 @@ where
         }
         // Only requests take an in-flight slot: answers and notifications (a cancellation, say)
         // must get through even when the session is at its limit.
-        let _in_flight = match (&self.session, has_requests) {
-            (Some(session), true) => match session.begin_request() {
-                Some(guard) => Some(guard),
-                None => {
-                    return Err(reject(
-                        RejectionKind::TooManyRequests,
-                        "this session has too many requests in flight; wait for some to finish",
-                    ))
-                }
-            },
-            _ => None,
-        };
+        let requests_count = items.iter().filter(|m| m.is_request()).count();
+        let _in_flight = self
+            .begin(requests_count)
+            .map_err(Rejection::into_response)?;
         let mut requests = Vec::new();
         for item in items {
             match item {
@@ -632,6 +597,11 @@ fn finish(outbox: Arc<Outbox>, json: Vec<u8>) {
     if !outbox.try_finish(&json) {
         tokio::spawn(async move { outbox.respond(&json, true).await });
     }
+}
+
+/// The `protocolVersion` an `initialize` request or result names, if it is one we know.
+fn protocol_version_in(value: Option<&Value>) -> Option<ProtocolVersion> {
+    value?.get("protocolVersion")?.as_str()?.parse().ok()
 }
 
 /// What the transport itself does with a client notification, before the handler sees it.

@@ -142,6 +142,14 @@ impl SessionInner {
         })
     }
 
+    /// The typed per-session storage ([`Session::insert`] and its siblings).
+    fn extensions(&self) -> MutexGuard<'_, http::Extensions> {
+        // A panicking `update` closure leaves the map itself intact: poisoning is ignored.
+        self.extensions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // Every critical section finishes its edit before anything can panic, so the data
         // behind a poisoned lock is still consistent.
@@ -188,16 +196,20 @@ impl SessionInner {
         }
     }
 
-    /// Counts a request as in flight until the guard drops (an in-flight request keeps the
-    /// session from expiring); `None` when the session already has its maximum.
-    pub(crate) fn begin_request(self: &Arc<Self>) -> Option<InFlight> {
+    /// Counts `count` requests (a batch holds several) as in flight until the guard drops (an
+    /// in-flight request keeps the session from expiring); `None` when they would take the
+    /// session past its maximum.
+    pub(crate) fn begin_requests(self: &Arc<Self>, count: usize) -> Option<InFlight> {
         let max = self.config.max_in_flight;
         self.in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
+                n.checked_add(count).filter(|total| *total <= max)
             })
             .ok()?;
-        Some(InFlight(self.clone()))
+        Some(InFlight {
+            session: self.clone(),
+            count,
+        })
     }
 
     fn in_flight(&self) -> usize {
@@ -243,12 +255,7 @@ impl SessionInner {
             handle.abort();
         }
         drop(streams);
-        let extensions = std::mem::take(
-            &mut *self
-                .extensions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        let extensions = std::mem::take(&mut *self.extensions());
         drop(extensions);
         if self.version.get().is_some() {
             if let Some(hook) = &self.config.on_session_closed {
@@ -336,14 +343,22 @@ impl SessionInner {
     }
 }
 
-/// Marks one request in flight for its session.
-pub(crate) struct InFlight(Arc<SessionInner>);
+/// Marks requests in flight for their session.
+pub(crate) struct InFlight {
+    session: Arc<SessionInner>,
+    count: usize,
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.touch();
-        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Some(store) = self.0.store.upgrade() {
+        self.session.touch();
+        if self
+            .session
+            .in_flight
+            .fetch_sub(self.count, Ordering::AcqRel)
+            == self.count
+        {
+            if let Some(store) = self.session.store.upgrade() {
                 store.idle.notify_waiters();
             }
         }
@@ -384,12 +399,9 @@ impl Session {
         &self.id
     }
 
-    fn live(&self) -> Option<Arc<SessionInner>> {
+    /// The session's state while it is open.
+    pub(crate) fn live(&self) -> Option<Arc<SessionInner>> {
         self.inner.upgrade().filter(|s| !s.is_closed())
-    }
-
-    pub(crate) fn inner(&self) -> Option<Arc<SessionInner>> {
-        self.live()
     }
 
     /// Whether the session has ended.
@@ -460,10 +472,7 @@ impl Session {
     /// `None`) once the session has ended.
     pub fn insert<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
         let session = self.live()?;
-        let mut ext = session
-            .extensions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut ext = session.extensions();
         ext.insert(value)
     }
 
@@ -471,10 +480,7 @@ impl Session {
     #[must_use]
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         let session = self.live()?;
-        let ext = session
-            .extensions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let ext = session.extensions();
         ext.get::<T>().cloned()
     }
 
@@ -486,20 +492,14 @@ impl Session {
         T: Clone + Default + Send + Sync + 'static,
     {
         let session = self.live()?;
-        let mut ext = session
-            .extensions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut ext = session.extensions();
         Some(f(ext.get_or_insert_default::<T>()))
     }
 
     /// Removes and returns the stored value of type `T`.
     pub fn remove<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         let session = self.live()?;
-        let mut ext = session
-            .extensions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut ext = session.extensions();
         ext.remove::<T>()
     }
 }
@@ -586,7 +586,7 @@ impl Sessions {
     /// waiting for client answers, waits for running handlers up to `deadline`, aborts those
     /// still running, and ends every session.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
-        let stop_at = tokio::time::Instant::now() + deadline;
+        let stop_at = crate::time::deadline(Instant::now(), deadline);
         self.store.draining.store(true, Ordering::Release);
         let mut report = ShutdownReport::default();
         for session in self.store.all() {
@@ -660,8 +660,10 @@ pub struct ShutdownReport {
 }
 
 /// Starts the reaper once per store, if a tokio runtime is running: it ends idle sessions and
-/// sessions that never sent `notifications/initialized`. It holds the store weakly and stops
-/// when the layer and every service built from it are dropped.
+/// sessions that never sent `notifications/initialized`, each by its own layer's timeouts. It
+/// ticks at the pace the first layer to start it needs (a quarter of its shorter timeout,
+/// 50 ms to 30 s). It holds the store weakly and stops when the layer and every service built
+/// from it are dropped.
 pub(crate) fn start_reaper(store: &Arc<SessionStore>, config: &Config) {
     let idle = config.session_idle_timeout;
     let init = config.initialize_timeout;
@@ -683,7 +685,7 @@ pub(crate) fn start_reaper(store: &Arc<SessionStore>, config: &Config) {
                 () = stop.notified() => return,
             }
             let Some(store) = weak.upgrade() else { return };
-            let (idle_ones, uninitialized) = store.reap_candidates(idle, init);
+            let (idle_ones, uninitialized) = store.reap_candidates();
             drop(store);
             for session in uninitialized {
                 session.close(CloseReason::InitializeTimeout);

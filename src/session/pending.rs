@@ -51,18 +51,23 @@ impl Pending {
     }
 
     fn take(&mut self, id: i64) -> Option<Waiting> {
-        let slot = usize::try_from(id & ((1 << SLOT_BITS) - 1)).ok()?;
-        let generation = u32::try_from(id >> SLOT_BITS).ok()?;
-        match self.slots.get(slot) {
-            Some(w) if w.generation == generation => Some(self.slots.remove(slot)),
-            _ => None,
-        }
+        let slot = self.slot_of(id)?;
+        Some(self.slots.remove(slot))
     }
 
     fn get(&self, id: i64) -> Option<&Waiting> {
+        self.slots.get(self.slot_of(id)?)
+    }
+
+    /// The slot of the waiting request `id` names, if it is still that request's (ids carry the
+    /// slot's generation, so a reused slot never matches an old id).
+    fn slot_of(&self, id: i64) -> Option<usize> {
         let slot = usize::try_from(id & ((1 << SLOT_BITS) - 1)).ok()?;
         let generation = u32::try_from(id >> SLOT_BITS).ok()?;
-        self.slots.get(slot).filter(|w| w.generation == generation)
+        self.slots
+            .get(slot)
+            .is_some_and(|w| w.generation == generation)
+            .then_some(slot)
     }
 
     /// Fails every waiting request (the session is closing): each waiter sees
@@ -256,8 +261,10 @@ impl SessionInner {
             .timeout
             .unwrap_or(self.config.client_request_timeout);
         let start = Instant::now();
-        let hard_stop = options.max_total.map(|max| start + max);
-        let mut deadline = start + timeout;
+        let hard_stop = options
+            .max_total
+            .map(|max| crate::time::deadline(start, max));
+        let mut deadline = crate::time::deadline(start, timeout);
         let mut rx = rx;
         loop {
             let cap = hard_stop.map_or(deadline, |h| deadline.min(h));
@@ -271,7 +278,7 @@ impl SessionInner {
                     };
                 }
                 () = progress.notified(), if hard_stop.is_some() => {
-                    deadline = Instant::now() + timeout;
+                    deadline = crate::time::deadline(Instant::now(), timeout);
                 }
                 () = tokio::time::sleep_until(cap) => {
                     // The guard removes the entry and sends notifications/cancelled.

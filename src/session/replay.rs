@@ -24,7 +24,9 @@ pub const DEFAULT_REPLAY_AGE: Duration = Duration::from_secs(5 * 60);
 
 /// Makes one [`SessionEventLog`] per session.
 pub trait EventStore: Send + Sync + 'static {
-    /// The log of one new session.
+    /// The log of one new session. Called while the session store is locked (the session's
+    /// slot is being filled): do not block, and do not call back into
+    /// [`Sessions`](super::Sessions).
     fn open(&self, session: &SessionId) -> Box<dyn SessionEventLog>;
 }
 

@@ -181,21 +181,25 @@ impl SessionStore {
         }
     }
 
-    /// Sessions idle for longer than `idle` (no request in flight, no activity since), and
-    /// sessions that did not send `notifications/initialized` within `init`.
-    pub(crate) fn reap_candidates(
-        &self,
-        idle: Duration,
-        init: Duration,
-    ) -> (Vec<Arc<SessionInner>>, Vec<Arc<SessionInner>>) {
+    /// Sessions idle for longer than their idle timeout (no request in flight, no activity
+    /// since), and sessions that did not send `notifications/initialized` within their
+    /// initialize timeout. Each session follows the configuration of the layer that made it:
+    /// clones of a layer share the store but may be configured apart.
+    pub(crate) fn reap_candidates(&self) -> (Vec<Arc<SessionInner>>, Vec<Arc<SessionInner>>) {
         let now = self.millis(Instant::now());
-        let idle = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
-        let init = u64::try_from(init.as_millis()).unwrap_or(u64::MAX);
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let (mut idle_ones, mut uninitialized) = (Vec::new(), Vec::new());
         for (_, slot) in self.slots().iter().filter(|(_, s)| s.live) {
-            if slot.session.missed_initialized(now, init) {
+            let config = &slot.session.config;
+            if slot
+                .session
+                .missed_initialized(now, millis(config.initialize_timeout))
+            {
                 uninitialized.push(slot.session.clone());
-            } else if slot.session.is_idle_since(now, idle) {
+            } else if slot
+                .session
+                .is_idle_since(now, millis(config.session_idle_timeout))
+            {
                 idle_ones.push(slot.session.clone());
             }
         }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::id::{b64_decode, b64_encode_array, tags_match};
+use super::id::{b64_decode, b64_encode_array, secrets_match};
 use super::replay::Replay;
 use super::{Delivery, SessionInner};
 use crate::jsonrpc::RequestId;
@@ -210,7 +210,7 @@ impl SessionInner {
 
     fn parse_event_id(&self, text: &[u8]) -> Option<(u32, u64)> {
         let raw: [u8; EVENT_ID_RAW] = b64_decode(text)?;
-        if !tags_match(&raw[..8], &self.event_tag) {
+        if !secrets_match(&raw[..8], &self.event_tag) {
             return None;
         }
         let stream = u32::from_be_bytes([raw[8], raw[9], raw[10], raw[11]]);
@@ -269,18 +269,28 @@ impl SessionInner {
 
     /// Writes a priming event (an id and empty data, plus `retry:`) on protocol versions that
     /// expect one, so the client holds a cursor before anything else arrives.
-    fn prime(&self, state: &mut StreamState, stream: u32, tx: &SseSender) {
+    ///
+    /// `before`: the sequence number of the first event queued after the priming event, if it
+    /// is an older one (messages waiting for the standalone stream). The priming id then points
+    /// just before it, so a client that resumes from the priming id still gets them; otherwise
+    /// the priming event takes a new number.
+    fn prime(&self, state: &mut StreamState, stream: u32, tx: &SseSender, before: Option<u64>) {
         if !state.polls {
             return;
         }
-        state.next_seq += 1;
-        let seq = state.next_seq;
+        let seq = match before {
+            Some(first) => first.saturating_sub(1),
+            None => {
+                state.next_seq += 1;
+                state.next_seq
+            }
+        };
         let event = Event::new()
             .id(self.event_id(stream, seq).as_str())
             .map(|e| e.retry(self.config.retry_interval).data("").finish());
         if let Ok(event) = event {
             let _ = tx.try_send(event);
-            state.delivered = seq;
+            state.delivered = state.delivered.max(seq);
         }
     }
 
@@ -306,7 +316,7 @@ impl SessionInner {
             polls,
             ..StreamState::default()
         };
-        self.prime(&mut st, stream, &tx);
+        self.prime(&mut st, stream, &tx, None);
         let now = Instant::now();
         for json in buffered {
             st.next_seq += 1;
@@ -372,7 +382,8 @@ impl SessionInner {
             return Delivery::Dropped;
         }
         if stream == STANDALONE && st.conn.is_none() {
-            let waiting = usize::try_from(st.next_seq - st.delivered).unwrap_or(usize::MAX);
+            let waiting =
+                usize::try_from(st.next_seq.saturating_sub(st.delivered)).unwrap_or(usize::MAX);
             if waiting >= self.config.max_queued_events {
                 return Delivery::Dropped;
             }
@@ -506,11 +517,11 @@ impl SessionInner {
         let (tx, body, conn) = self.connect(streams, STANDALONE, pending.len(), polls);
         let st = streams.map.get_or_default(STANDALONE);
         st.polls = polls;
-        self.prime(st, STANDALONE, &tx);
+        self.prime(st, STANDALONE, &tx, pending.first().map(|(seq, _)| *seq));
         for (seq, event) in pending {
             let _ = tx.try_queue(self.tagged(STANDALONE, seq, event));
         }
-        st.delivered = st.delivered.max(st.next_seq);
+        st.delivered = st.next_seq;
         let older = st.conn.replace(Conn { id: conn, tx });
         drop(guard);
         if let Some(older) = older {

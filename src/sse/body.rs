@@ -372,8 +372,9 @@ impl SseBody {
         self
     }
 
-    /// Ends the body after it has been open for `open_for`, writing `last` (e.g. a `retry:`
-    /// hint) first. Used to turn long streams into polls.
+    /// Ends the body after it has been open for `open_for`: events queued by then are written,
+    /// then `last` (e.g. a `retry:` hint); later sends are refused. Used to turn long streams
+    /// into polls.
     pub(crate) fn close_after(mut self, open_for: Duration, last: Bytes) -> Self {
         self.deadline = Some(Box::new(Deadline {
             sleep: Box::pin(tokio::time::sleep(open_for)),
@@ -433,8 +434,13 @@ impl Body for SseBody {
                     .take()
                     .map(|deadline| deadline.last)
                     .unwrap_or_default();
-                let _ = this.finish();
-                return Poll::Ready((!last.is_empty()).then(|| Ok(Frame::data(last))));
+                // As `SseSender::close`: no new events; those queued (their senders count them
+                // as written) go out first, then `last`.
+                let mut state = this.shared.state();
+                if !state.closed {
+                    state.closed = true;
+                    state.last = Some(last);
+                }
             }
         }
         let next = {
@@ -462,7 +468,9 @@ impl Body for SseBody {
                 }
                 if let Some(ka) = this.keep_alive.as_mut() {
                     if let Some(sleep) = ka.sleep.as_mut() {
-                        sleep.as_mut().reset(Instant::now() + ka.interval);
+                        sleep
+                            .as_mut()
+                            .reset(crate::time::deadline(Instant::now(), ka.interval));
                     }
                 }
                 Poll::Ready(Some(Ok(Frame::data(event.into_frame()))))
@@ -482,7 +490,9 @@ impl Body for SseBody {
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(interval)));
                 match sleep.as_mut().poll(cx) {
                     Poll::Ready(()) => {
-                        sleep.as_mut().reset(Instant::now() + interval);
+                        sleep
+                            .as_mut()
+                            .reset(crate::time::deadline(Instant::now(), interval));
                         Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(KEEP_ALIVE)))))
                     }
                     Poll::Pending => Poll::Pending,
@@ -580,6 +590,26 @@ mod tests {
             tx.try_queue(Queued::Tagged { id, event: shared }),
             Err(Refused::Closed)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_writes_what_is_queued_before_its_last_frame() {
+        let (tx, body) = channel(4);
+        let mut body = body.close_after(Duration::from_secs(1), Bytes::from_static(b"retry"));
+        tx.try_send(Bytes::from_static(b"1")).unwrap();
+        tx.try_send(Bytes::from_static(b"2")).unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(next(&mut body).await.unwrap(), "1");
+        assert!(
+            matches!(
+                tx.try_send(Bytes::from_static(b"3")),
+                Err(TrySendError::Closed(_))
+            ),
+            "sends after the deadline are refused, so the sender keeps them"
+        );
+        assert_eq!(next(&mut body).await.unwrap(), "2");
+        assert_eq!(next(&mut body).await.unwrap(), "retry");
+        assert!(next(&mut body).await.is_none());
     }
 
     #[tokio::test]

@@ -90,6 +90,28 @@ async fn a_session_at_its_in_flight_limit_gets_429() {
     assert_eq!(tool_text(&reply), "free");
 }
 
+#[tokio::test]
+async fn every_request_of_a_batch_takes_an_in_flight_slot() {
+    let server = Server::example(McpLayer::new().max_in_flight(2));
+    let id = server.open_session("2025-03-26").await;
+    let batch = |ids: std::ops::Range<i64>| {
+        let calls: Vec<Value> = ids.map(|n| echo(n, "x")).collect();
+        post_in(&id, &Value::Array(calls))
+    };
+    rejection(
+        server.send(batch(1..4)).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        RejectionKind::TooManyRequests,
+        -32000,
+    )
+    .await;
+    // Two fit, and their slots are free again afterwards.
+    for _ in 0..2 {
+        let answers = json_reply(server.send(batch(1..3)).await).await;
+        assert_eq!(answers.as_array().map(Vec::len), Some(2), "{answers}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn notifications_cancelled_ends_the_stream_without_an_answer() {
     let server = Server::example(McpLayer::new());

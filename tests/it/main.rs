@@ -1,5 +1,6 @@
 //! Integration tests of the Streamable HTTP transport, through the public API only: one
-//! module per area, all in one test binary.
+//! module per area, all in one test binary. `SPEC.md`, cited by section and row, is the
+//! project's transport specification, kept in `../shared/` beside the repository.
 
 #[path = "../../examples/common/mod.rs"]
 mod example;
@@ -7,6 +8,7 @@ mod example;
 mod batch;
 #[cfg(feature = "client")]
 mod client;
+mod durations;
 mod get_stream;
 mod guard;
 mod in_flight;

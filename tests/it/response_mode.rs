@@ -237,6 +237,29 @@ async fn json_mode_keeps_json_and_sends_progress_to_the_standalone_stream() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn json_mode_answers_a_cancelled_request_with_an_empty_stream() {
+    let server = server(McpLayer::new().response_mode(ResponseMode::Json));
+    let id = server.open_session("2025-11-25").await;
+    let call = server.send(post_in(
+        &id,
+        &request(7, "test/sleep", json!({ "ms": 60_000 })),
+    ));
+    let cancel = async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let cancel = json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/cancelled",
+            "params": { "requestId": 7 }
+        });
+        server.send(post_in(&id, &cancel)).await
+    };
+    let (res, cancelled) = tokio::join!(call, cancel);
+    assert_eq!(cancelled.status(), 202);
+    assert_sse_headers(&res);
+    assert!(body_bytes(res).await.is_empty(), "no answer, no priming");
+}
+
+#[tokio::test(start_paused = true)]
 async fn json_mode_never_streams_even_a_slow_handler() {
     let server = server(
         McpLayer::new()

@@ -117,6 +117,28 @@ async fn resuming_the_standalone_stream_replays_only_what_followed() {
 }
 
 #[tokio::test]
+async fn the_priming_id_of_a_stream_opened_on_waiting_messages_still_resumes_them() {
+    let server = Server::example(McpLayer::new());
+    let id = server.open_session("2025-11-25").await;
+    let session = server.sessions.get(&id).unwrap();
+    // Sent before any GET: they wait for the standalone stream.
+    for n in 1..=2 {
+        session.notify("notifications/message", Some(json!({ "n": n })));
+    }
+    let mut first = server.send(get_stream(&id)).await.into_body();
+    let priming = parse_events(&next_frame(&mut first).await.unwrap());
+    assert!(priming[0].is_priming(), "{priming:?}");
+    // The client drops right after the priming event, before the waiting messages.
+    drop(first);
+    let cursor = priming[0].id.clone().unwrap();
+    let mut resumed = server.send(resume(&id, &cursor)).await.into_body();
+    for n in 1..=2 {
+        let events = parse_events(&next_frame(&mut resumed).await.unwrap());
+        assert_eq!(events[0].json()["params"]["n"], n, "{events:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_cursor_past_the_end_of_its_stream_is_400() {
     let server = Server::example(McpLayer::new());
     let id = server.open_session("2025-11-25").await;
