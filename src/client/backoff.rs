@@ -8,6 +8,8 @@ use tokio::time::Instant;
 pub const DEFAULT_INITIAL_DELAY: Duration = Duration::from_secs(1);
 /// Default cap on the delay ceiling: 30 seconds.
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
+/// The longest a server-given floor may hold the client back, unless `max_delay` is longer.
+const MAX_SERVER_FLOOR: Duration = Duration::from_secs(3600);
 
 /// When and how often a broken stream is reconnected.
 ///
@@ -16,6 +18,9 @@ pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
 /// uniformly from `[0, ceiling]` ("full jitter"), so many clients that lost the same server do
 /// not come back in lockstep. Two floors apply on top: the server's last SSE `retry:` field and
 /// the `Retry-After` header of a `429`/`503`-style refusal; the delay is never below either.
+/// Those floors come from the server, so they are capped in turn, at one hour or at
+/// [`max_delay`](Self::max_delay) if that is longer: one header cannot park the client for
+/// ever.
 ///
 /// Giving up: after [`max_attempts`](Self::max_attempts) reconnections in a row without
 /// progress, or when the next delay would end more than [`max_elapsed`](Self::max_elapsed) after
@@ -72,7 +77,7 @@ impl Backoff {
     }
 
     /// Caps the delay ceiling (default 30 s). Server-given floors (`retry:`, `Retry-After`)
-    /// may still be longer.
+    /// may still be longer, up to one hour or this cap, whichever is longer.
     pub const fn max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
         self
@@ -109,7 +114,8 @@ impl Backoff {
             .map_or(self.max_delay, |d| d.min(self.max_delay))
     }
 
-    /// The delay before the next attempt: the jittered ceiling, raised to `floor`.
+    /// The delay before the next attempt: the jittered ceiling, raised to `floor` (itself
+    /// capped, as the server chose it).
     pub(crate) fn delay(
         &self,
         failure: u32,
@@ -122,7 +128,8 @@ impl Backoff {
         } else {
             ceiling
         };
-        floor.map_or(delay, |floor| delay.max(floor))
+        let cap = self.max_delay.max(MAX_SERVER_FLOOR);
+        floor.map_or(delay, |floor| delay.max(floor.min(cap)))
     }
 }
 
@@ -160,7 +167,7 @@ impl RetryState {
             return None;
         }
         let delay = policy.delay(self.failures - 1, floor, rng);
-        let ends = now.saturating_duration_since(since) + delay;
+        let ends = now.saturating_duration_since(since).saturating_add(delay);
         if policy.max_elapsed.is_some_and(|max| ends > max) {
             return None;
         }
@@ -253,6 +260,9 @@ mod tests {
             S(60),
             "above the cap"
         );
+        assert_eq!(policy.delay(0, Some(Duration::MAX), &mut rng), S(3600));
+        let long = policy.max_delay(S(7200));
+        assert_eq!(long.delay(0, Some(Duration::MAX), &mut rng), S(7200));
     }
 
     #[test]
@@ -290,6 +300,20 @@ mod tests {
         );
         // 7 s in, the next 8 s delay would end at 15 s > 10 s.
         assert_eq!(state.next_delay(&policy, t0 + S(7), None, &mut rng), None);
+    }
+
+    #[test]
+    fn huge_delays_saturate_instead_of_overflowing() {
+        let policy = Backoff::new()
+            .jitter(false)
+            .initial_delay(Duration::MAX)
+            .max_delay(Duration::MAX)
+            .max_elapsed(S(10));
+        let mut state = RetryState::default();
+        let mut rng = Jitter::seeded(5);
+        let t0 = Instant::now();
+        assert_eq!(state.next_delay(&policy, t0, None, &mut rng), None);
+        assert_eq!(state.next_delay(&policy, t0 + S(1), None, &mut rng), None);
     }
 
     #[test]

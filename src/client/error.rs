@@ -47,8 +47,6 @@ pub enum ErrorKind {
     Rpc,
     /// Reconnection gave up (attempt or time limit reached); the source is the last failure.
     RetriesExhausted,
-    /// The stream or client was closed by the caller.
-    Closed,
     /// A request could not be built (for example a header value that is not valid).
     InvalidRequest,
 }
@@ -67,7 +65,6 @@ impl fmt::Display for ErrorKind {
             Self::UnsupportedVersion => "unsupported protocol version",
             Self::Rpc => "json-rpc error",
             Self::RetriesExhausted => "gave up reconnecting",
-            Self::Closed => "closed",
             Self::InvalidRequest => "invalid request",
         })
     }

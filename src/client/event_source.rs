@@ -32,7 +32,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// - a network error, an idle connection (see [`idle_timeout`](Self::idle_timeout)), a
 ///   connection that takes longer than the [`connect_timeout`](Self::connect_timeout), a
 ///   `408`/`429`/`500`/`502`/`503`/`504`, and a clean close are all retried after a delay from
-///   the [`Backoff`] policy, never below the server's `retry:` field or `Retry-After` header;
+///   the [`Backoff`] policy, never below the server's `retry:` field or `Retry-After` header
+///   (themselves capped: see [`Backoff`]);
 /// - `405` means the server offers no stream: [`ErrorKind::StreamNotOffered`], not retried;
 /// - another `4xx` ends the stream with an error: [`ErrorKind::ResumeRefused`] when resuming
 ///   from an event id (events may have been lost), [`ErrorKind::SessionExpired`] for a `404`
@@ -89,9 +90,6 @@ pub struct EventSource<S> {
     state: State,
     retry: RetryState,
     rng: Jitter,
-    /// A `Retry-After` from the last refused attempt.
-    retry_after: Option<Duration>,
-    last_failure: Option<ClientError>,
     /// The event id at the last progress, to tell a new id from an old one.
     progress_id: Option<String>,
     /// A stream that began as a POST response can only come back through `Last-Event-ID`.
@@ -105,8 +103,12 @@ enum State {
     /// Connect now (first connection, or the wait after a failure is over).
     Connect,
     Open(ByteStream),
-    /// The connection failed or ended; wait, then connect again.
-    Broken,
+    /// The connection failed or ended; wait (at least `retry_after`, the refusal's
+    /// `Retry-After`), then connect again.
+    Broken {
+        failure: ClientError,
+        retry_after: Option<Duration>,
+    },
     Done,
 }
 
@@ -137,8 +139,6 @@ impl<S> EventSource<S> {
             state: State::Connect,
             retry: RetryState::default(),
             rng: Jitter::new(),
-            retry_after: None,
-            last_failure: None,
             progress_id: None,
             resume_only: false,
             close_tx: Arc::new(close_tx),
@@ -247,14 +247,23 @@ impl<S> EventSource<S> {
     }
 
     fn broken(&mut self, failure: ClientError, retry_after: Option<Duration>) {
-        self.last_failure = Some(failure);
-        self.retry_after = retry_after;
-        self.state = State::Broken;
+        self.state = State::Broken {
+            failure,
+            retry_after,
+        };
     }
 
     fn finish(&mut self, err: ClientError) -> Option<Result<SseEvent, ClientError>> {
         self.state = State::Done;
         Some(Err(err))
+    }
+
+    /// Ends a broken stream with `err`, whose source is the failure that broke it.
+    fn give_up(&mut self, err: ClientError) -> Option<Result<SseEvent, ClientError>> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Broken { failure, .. } => Some(Err(err.with_source(failure))),
+            _ => Some(Err(err)),
+        }
     }
 }
 
@@ -326,36 +335,23 @@ where
                         ),
                     }
                 }
-                State::Broken => {
+                State::Broken { retry_after, .. } => {
                     if self.resume_only && self.decoder.last_event_id().is_none() {
-                        let mut err = ClientError::msg(
+                        return self.give_up(ClientError::msg(
                             ErrorKind::Protocol,
                             "stream ended before the response and no event id to resume from",
-                        );
-                        if let Some(cause) = self.last_failure.take() {
-                            err = err.with_source(cause);
-                        }
-                        return self.finish(err);
+                        ));
                     }
-                    let floor = match (self.decoder.retry(), self.retry_after.take()) {
-                        (Some(a), Some(b)) => Some(a.max(b)),
-                        (a, b) => a.or(b),
-                    };
+                    let floor = self.decoder.retry().max(*retry_after);
                     let delay =
                         self.retry
                             .next_delay(&self.backoff, Instant::now(), floor, &mut self.rng);
                     let Some(delay) = delay else {
-                        let mut err = ClientError::msg(
+                        let failures = self.retry.failures().saturating_sub(1);
+                        return self.give_up(ClientError::msg(
                             ErrorKind::RetriesExhausted,
-                            format!(
-                                "{} reconnection attempts without progress",
-                                self.retry.failures().saturating_sub(1)
-                            ),
-                        );
-                        if let Some(cause) = self.last_failure.take() {
-                            err = err.with_source(cause);
-                        }
-                        return self.finish(err);
+                            format!("{failures} reconnection attempts without progress"),
+                        ));
                     };
                     let sleep = tokio::time::sleep(delay);
                     if unless_closed(&mut self.close_rx, sleep).await.is_some() {
@@ -504,16 +500,13 @@ where
     }
 }
 
+/// Whether the media type, parameters aside, is `text/event-stream`.
 pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
-    media_type_is(headers, "text/event-stream")
-}
-
-pub(crate) fn media_type_is(headers: &HeaderMap, want: &str) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case(want))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/event-stream"))
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date; a date in the past means no wait.
@@ -551,7 +544,7 @@ impl<S> fmt::Debug for EventSource<S> {
         let state = match self.state {
             State::Connect => "connect",
             State::Open(_) => "open",
-            State::Broken => "broken",
+            State::Broken { .. } => "broken",
             State::Done => "done",
         };
         f.debug_struct("EventSource")

@@ -12,15 +12,17 @@ use futures_util::future::BoxFuture;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use serde_json::{json, Value};
+use tokio::time::Instant;
 use tower::{Service, ServiceExt as _};
 
 use super::backoff::Backoff;
 use super::body::{byte_stream, read_to_end, ClientBody};
 use super::error::{ClientError, ErrorKind};
-use super::event_source::{media_type_is, EventSource, DEFAULT_CONNECT_TIMEOUT};
-use crate::jsonrpc::ErrorObject;
+use super::event_source::{is_event_stream, EventSource, DEFAULT_CONNECT_TIMEOUT};
+use crate::jsonrpc::{self, code, ErrorObject, RequestId};
 use crate::protocol::{ProtocolVersion, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
-use crate::sse::DEFAULT_MAX_EVENT_SIZE;
+use crate::session::is_visible_ascii;
+use crate::sse::{SseEvent, DEFAULT_MAX_EVENT_SIZE};
 use crate::BoxError;
 
 const ACCEPT_POST: &str = "application/json, text/event-stream";
@@ -36,7 +38,7 @@ type Listener = dyn Fn(ServerMessage) + Send + Sync;
 /// [request handler](StreamableHttpClientBuilder::request_handler).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerRequest {
-    id: Value,
+    id: RequestId,
     method: String,
     params: Option<Value>,
 }
@@ -44,7 +46,7 @@ pub struct ServerRequest {
 impl ServerRequest {
     /// The server's request id (its own id space, string or integer).
     #[must_use]
-    pub fn id(&self) -> &Value {
+    pub fn id(&self) -> &RequestId {
         &self.id
     }
 
@@ -62,10 +64,7 @@ impl ServerRequest {
 
     fn from_message(msg: &Value) -> Option<Self> {
         Some(Self {
-            id: msg
-                .get("id")
-                .filter(|id| id.is_string() || id.is_i64() || id.is_u64())?
-                .clone(),
+            id: RequestId::from_value(msg.get("id")?)?,
             method: msg.get("method")?.as_str()?.to_owned(),
             params: msg.get("params").cloned(),
         })
@@ -82,8 +81,9 @@ pub enum ServerMessage {
     /// [request handler](StreamableHttpClientBuilder::request_handler) and the answer POSTed
     /// back; this is for information.
     Request(Value),
-    /// Anything else that arrived on the stream: a response to another request, or a JSON
-    /// value that is not a JSON-RPC message.
+    /// Anything else that arrived on the stream: a response to another request, a request
+    /// whose id is neither a string nor an integer (it cannot be answered), or a JSON value
+    /// that is not a JSON-RPC message.
     Other(Value),
 }
 
@@ -104,9 +104,10 @@ impl ServerMessage {
 
     fn classify(msg: Value) -> Self {
         let has_method = msg.get("method").is_some_and(Value::is_string);
-        match (has_method, msg.get("id").is_some()) {
-            (true, true) => Self::Request(msg),
-            (true, false) => Self::Notification(msg),
+        match (has_method, msg.get("id")) {
+            (true, None) => Self::Notification(msg),
+            // Only a request that can be answered is one: see `Request`'s promise.
+            (true, Some(id)) if RequestId::from_value(id).is_some() => Self::Request(msg),
             _ => Self::Other(msg),
         }
     }
@@ -202,6 +203,10 @@ impl<S> StreamableHttpClientBuilder<S> {
     /// (default: none). When the time is up the client POSTs `notifications/cancelled` for it
     /// (best effort) and returns [`ErrorKind::Timeout`]. [`call`](StreamableHttpClient::call)
     /// is not bounded: wrap its reading in `tokio::time::timeout` and use [`Call::cancel`].
+    ///
+    /// The handshake ([`initialize`](StreamableHttpClient::initialize), and re-initialization)
+    /// is bounded by the same time, as a whole; it fails with [`ErrorKind::Timeout`] but is
+    /// not cancelled, since MCP forbids cancelling `initialize`.
     pub fn request_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.config.request_timeout = timeout;
         self
@@ -213,7 +218,7 @@ impl<S> StreamableHttpClientBuilder<S> {
     ///
     /// ```
     /// # use mcp_tower::client::{StreamableHttpClient, ClientBody};
-    /// # use mcp_tower::jsonrpc::ErrorObject;
+    /// # use mcp_tower::jsonrpc::{code, ErrorObject};
     /// # let service = tower::service_fn(|_: http::Request<ClientBody>| async {
     /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
     /// # });
@@ -227,7 +232,7 @@ impl<S> StreamableHttpClientBuilder<S> {
     ///                 "model": "none",
     ///             })),
     ///             "ping" => Ok(serde_json::json!({})),
-    ///             _ => Err(ErrorObject::new(-32601, "method not found")),
+    ///             _ => Err(ErrorObject::new(code::METHOD_NOT_FOUND, "method not found")),
     ///         }
     ///     })
     ///     .build();
@@ -441,56 +446,62 @@ where
     /// the session id), then `notifications/initialized`. Returns the server's
     /// `InitializeResult`. Calling it again starts a new session.
     ///
+    /// The whole handshake is bounded by the
+    /// [request timeout](StreamableHttpClientBuilder::request_timeout), if one is set.
+    ///
     /// # Errors
     ///
     /// [`ErrorKind::UnsupportedVersion`] when the server picks a version that is not a
-    /// [`ProtocolVersion`]; otherwise as for [`request`](Self::request).
+    /// [`ProtocolVersion`]; [`ErrorKind::Timeout`] when the handshake outlasts the request
+    /// timeout; otherwise as for [`request`](Self::request).
     pub async fn initialize(&self) -> Result<Value, ClientError> {
         let _guard = self.inner.init_lock.lock().await;
         self.handshake().await
     }
 
+    /// Runs the handshake; the caller holds `init_lock`.
     async fn handshake(&self) -> Result<Value, ClientError> {
         let config = &self.inner.config;
         let id = self.next_id();
-        let message = json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": config.protocol_version.as_str(),
-                "capabilities": config.capabilities,
-                "clientInfo": config.client_info,
-            },
+        let params = json!({
+            "protocolVersion": config.protocol_version.as_str(),
+            "capabilities": config.capabilities,
+            "clientInfo": config.client_info,
         });
+        let message = outgoing(Some(id), "initialize", Some(&params));
+        // The init lock is held throughout, so a silent server must not hold it for ever.
+        let deadline = config.request_timeout.map(|limit| Instant::now() + limit);
         // A new session: no session id, no version header.
         let previous = self.session();
         let fresh = Session {
             generation: previous.generation,
             ..Session::default()
         };
-        let response = self.post(&message, &self.session_headers(&fresh)).await?;
-        let session_id = match response.headers().get(MCP_SESSION_ID) {
-            Some(v) if v.as_bytes().iter().all(|b| (0x21..=0x7E).contains(b)) => Some(v.clone()),
-            Some(_) => {
-                return Err(ClientError::msg(
-                    ErrorKind::Protocol,
-                    "session id must be visible ASCII",
-                ))
-            }
-            None => None,
-        };
+        let headers = self.session_headers(&fresh);
+        let response = by_deadline(deadline, self.post(&message, &headers)).await?;
+        let session_id = response.headers().get(MCP_SESSION_ID).cloned();
+        if session_id
+            .as_ref()
+            .is_some_and(|id| !is_visible_ascii(id.as_bytes()))
+        {
+            return Err(ClientError::msg(
+                ErrorKind::Protocol,
+                "session id must be visible ASCII and not empty",
+            ));
+        }
         let pending = Session {
             id: session_id,
             ..fresh.clone()
         };
         // Requests the server makes before its answer are answered within the new session.
         self.set_session(pending.clone());
-        let result = match self.call_with(id, response, &pending, None).await {
-            Ok(call) => call.result().await,
-            Err(e) => Err(e),
+        let answer = async {
+            let call = self.call_with(id, response, &pending, None).await?;
+            call.result().await
         };
-        let result = result.inspect_err(|_| self.set_session(fresh.clone()))?;
+        let result = by_deadline(deadline, answer)
+            .await
+            .inspect_err(|_| self.set_session(fresh.clone()))?;
         let chosen = result
             .get("protocolVersion")
             .and_then(Value::as_str)
@@ -509,9 +520,9 @@ where
             ..pending
         };
         self.set_session(session.clone());
-        let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
-        self.send(&initialized, &self.session_headers(&session))
-            .await?;
+        let initialized = outgoing(None, "notifications/initialized", None);
+        let headers = self.session_headers(&session);
+        by_deadline(deadline, self.send(&initialized, &headers)).await?;
         Ok(result)
     }
 
@@ -520,6 +531,13 @@ where
     /// Messages the server sends before the response (progress, logging) go to the
     /// [message listener](StreamableHttpClientBuilder::message_listener); use
     /// [`call`](Self::call) to read them yourself.
+    ///
+    /// With the default settings (no
+    /// [request timeout](StreamableHttpClientBuilder::request_timeout), a [`Backoff`] without
+    /// attempt or time limits) a request whose SSE stream broke may wait indefinitely: the
+    /// stream is resumed for as long as reconnecting fails, or the resumed stream stays silent.
+    /// Bound the wait with a request timeout; [`Backoff::max_attempts`] or
+    /// [`Backoff::max_elapsed`] bound the reconnecting only.
     ///
     /// # Errors
     ///
@@ -561,21 +579,9 @@ where
         method: &str,
         params: Option<Value>,
     ) -> Result<Call<S>, ClientError> {
-        let mut message = json!({ "jsonrpc": "2.0", "id": id, "method": method });
-        if let Some(params) = params {
-            message["params"] = params;
-        }
-        let session = self.session();
-        match self.post(&message, &self.session_headers(&session)).await {
-            Err(e) if self.expired(&e, &session) => {
-                self.reinitialize(session.generation).await?;
-                let session = self.session();
-                let response = self.post(&message, &self.session_headers(&session)).await?;
-                self.call_with(id, response, &session, Some(method)).await
-            }
-            Err(e) => Err(e),
-            Ok(response) => self.call_with(id, response, &session, Some(method)).await,
-        }
+        let message = outgoing(Some(id), method, params.as_ref());
+        let (response, session) = self.post_in_session(&message).await?;
+        self.call_with(id, response, &session, Some(method)).await
     }
 
     /// Sends a notification (no response expected; the server answers `202 Accepted`).
@@ -584,19 +590,8 @@ where
     ///
     /// Fails on a transport error or a non-`2xx` status.
     pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), ClientError> {
-        let mut message = json!({ "jsonrpc": "2.0", "method": method });
-        if let Some(params) = params {
-            message["params"] = params;
-        }
-        let session = self.session();
-        match self.send(&message, &self.session_headers(&session)).await {
-            Err(e) if self.expired(&e, &session) => {
-                self.reinitialize(session.generation).await?;
-                let session = self.session();
-                self.send(&message, &self.session_headers(&session)).await
-            }
-            other => other,
-        }
+        let message = outgoing(None, method, params.as_ref());
+        self.post_in_session(&message).await.map(drop)
     }
 
     /// Opens the standalone `GET` stream on which the server sends requests and notifications
@@ -605,6 +600,11 @@ where
     ///
     /// Nothing is sent before the first [`ServerStream::next`]. A server without such a stream
     /// answers `405`: the first `next` then returns [`ErrorKind::StreamNotOffered`].
+    ///
+    /// The stream keeps the session id and protocol version of the moment `listen` is called:
+    /// called before [`initialize`](Self::initialize) it sends no session id; after a
+    /// re-initialization it still carries the old id, so it ends with
+    /// [`ErrorKind::SessionExpired`] (call `listen` again).
     #[must_use]
     pub fn listen(&self) -> ServerStream<S> {
         let session = self.session();
@@ -635,17 +635,37 @@ where
         request.headers_mut().extend(self.session_headers(&session));
         let response = self.send_request(request).await?;
         let status = response.status();
-        self.set_session(Session {
-            generation: session.generation,
-            ..Session::default()
-        });
         if status.is_success()
             || status == StatusCode::METHOD_NOT_ALLOWED
             || status == StatusCode::NOT_FOUND
         {
+            self.set_session(Session {
+                generation: session.generation,
+                ..Session::default()
+            });
             Ok(())
         } else {
+            // The session may live on: keep it, so that `close` can be tried again.
             Err(error_status(response, self.inner.config.max_event_size).await)
+        }
+    }
+
+    /// POSTs `message` in the current session. When the session expired and
+    /// [re-initialization](StreamableHttpClientBuilder::reinitialize_on_expiry) is on, starts
+    /// a new session and POSTs it again, once. Returns the session the answer belongs to.
+    async fn post_in_session(
+        &self,
+        message: &Bytes,
+    ) -> Result<(Response<B>, Session), ClientError> {
+        let session = self.session();
+        match self.post(message, &self.session_headers(&session)).await {
+            Err(e) if self.expired(&e, &session) => {
+                self.reinitialize(session.generation).await?;
+                let session = self.session();
+                let response = self.post(message, &self.session_headers(&session)).await?;
+                Ok((response, session))
+            }
+            other => other.map(|response| (response, session)),
         }
     }
 
@@ -688,16 +708,14 @@ where
             .map_err(|e| ClientError::new(ErrorKind::Transport).with_source(e))
     }
 
-    /// POSTs one message and returns the response if its status is `2xx`.
-    async fn post(&self, message: &Value, headers: &HeaderMap) -> Result<Response<B>, ClientError> {
-        let body = serde_json::to_vec(message)
-            .map_err(|e| ClientError::new(ErrorKind::InvalidRequest).with_source(e))?;
+    /// POSTs one serialized message and returns the response if its status is `2xx`.
+    async fn post(&self, message: &Bytes, headers: &HeaderMap) -> Result<Response<B>, ClientError> {
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(self.inner.uri.clone())
             .header(header::ACCEPT, ACCEPT_POST)
             .header(header::CONTENT_TYPE, "application/json")
-            .body(ClientBody::from(body))
+            .body(ClientBody::from(message.clone()))
             .map_err(|e| ClientError::new(ErrorKind::InvalidRequest).with_source(e))?;
         for (name, value) in headers {
             request.headers_mut().append(name, value.clone());
@@ -714,7 +732,7 @@ where
     }
 
     /// POSTs a notification or a response; any `2xx` will do.
-    async fn send(&self, message: &Value, headers: &HeaderMap) -> Result<(), ClientError> {
+    async fn send(&self, message: &Bytes, headers: &HeaderMap) -> Result<(), ClientError> {
         self.post(message, headers).await.map(drop)
     }
 
@@ -727,7 +745,7 @@ where
         method: Option<&str>,
     ) -> Result<Call<S>, ClientError> {
         let status = response.status();
-        let source = if media_type_is(response.headers(), "text/event-stream") {
+        let source = if is_event_stream(response.headers()) {
             let body = byte_stream(response.into_body());
             Source::Sse(Box::new(self.event_source(session).attach(body)))
         } else if status == StatusCode::ACCEPTED || status == StatusCode::NO_CONTENT {
@@ -766,17 +784,38 @@ where
             Some(handler) => handler(request).await,
             None if request.method == "ping" => Ok(json!({})),
             None => Err(ErrorObject::new(
-                -32601,
+                code::METHOD_NOT_FOUND,
                 format!("method not found: {}", request.method),
             )),
         };
-        let reply = match outcome {
-            Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
-            Err(error) => json!({ "jsonrpc": "2.0", "id": id, "error": error }),
-        };
+        let reply = Bytes::from(jsonrpc::response_bytes(&id, &outcome));
         let session = self.session();
         self.send(&reply, &self.session_headers(&session)).await
     }
+}
+
+/// Serializes a request (with `id`) or a notification the client sends.
+fn outgoing(id: Option<i64>, method: &str, params: Option<&Value>) -> Bytes {
+    let id = id.map(RequestId::Number);
+    Bytes::from(jsonrpc::outgoing_bytes(id.as_ref(), method, params))
+}
+
+/// Runs one step of the handshake, failing with [`ErrorKind::Timeout`] at `deadline`.
+async fn by_deadline<T>(
+    deadline: Option<Instant>,
+    step: impl Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    let Some(deadline) = deadline else {
+        return step.await;
+    };
+    tokio::time::timeout_at(deadline, step)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ClientError::msg(
+                ErrorKind::Timeout,
+                "initialize did not complete within the request timeout",
+            ))
+        })
 }
 
 async fn error_status<B>(response: Response<B>, limit: usize) -> ClientError
@@ -890,32 +929,31 @@ where
                         "stream ended without a response",
                     )),
                     Some(Err(e)) => self.fail(e),
-                    Some(Ok(event)) => {
-                        if event.event_type() != "message" {
-                            continue;
-                        }
-                        match serde_json::from_str::<Value>(event.data()) {
-                            Ok(value) => self.accept(value),
-                            Err(e) => self.fail(
-                                ClientError::msg(ErrorKind::Protocol, "event data is not JSON")
-                                    .with_source(e),
-                            ),
-                        }
-                    }
+                    Some(Ok(event)) => match event_json(&event) {
+                        None => continue,
+                        Some(Ok(value)) => self.accept(value),
+                        Some(Err(e)) => self.fail(e),
+                    },
                 },
             }
             if self.outcome.is_some() {
                 self.source = Source::Finished;
             }
             // Answer the server's requests in order, before handing them out.
-            for msg in &self.pending {
+            let mut failed = None;
+            for (n, msg) in self.pending.iter().enumerate() {
                 if let ServerMessage::Request(request) = msg {
                     if let Err(e) = self.client.answer(request).await {
-                        self.source = Source::Finished;
-                        self.outcome = Some(Err(e));
+                        failed = Some((n, e));
                         break;
                     }
                 }
+            }
+            if let Some((n, e)) = failed {
+                // A `Request` handed out has been answered: drop the rest unread.
+                self.pending.truncate(n);
+                self.source = Source::Finished;
+                self.fail(e);
             }
         }
     }
@@ -966,22 +1004,32 @@ where
 
     /// Sorts one JSON value (a message, or a 2025-03-26 batch) into the response or the queue.
     fn accept(&mut self, value: Value) {
-        match value {
-            Value::Array(batch) => {
-                for value in batch {
-                    self.accept(value);
-                }
-            }
-            value => {
-                let ours = value.get("id").and_then(Value::as_i64) == Some(self.id)
-                    && value.get("method").is_none();
-                if ours && self.outcome.is_none() {
-                    self.outcome = Some(response_outcome(&value));
-                } else {
-                    self.pending.push_back(ServerMessage::classify(value));
-                }
+        for value in messages(value) {
+            let ours = value.get("id").and_then(Value::as_i64) == Some(self.id)
+                && value.get("method").is_none();
+            if ours && self.outcome.is_none() {
+                self.outcome = Some(response_outcome(&value));
+            } else {
+                self.pending.push_back(ServerMessage::classify(value));
             }
         }
+    }
+}
+
+/// The JSON of an SSE `message` event; `None` for events of other types.
+fn event_json(event: &SseEvent) -> Option<Result<Value, ClientError>> {
+    (event.event_type() == "message").then(|| {
+        serde_json::from_str(event.data()).map_err(|e| {
+            ClientError::msg(ErrorKind::Protocol, "event data is not JSON").with_source(e)
+        })
+    })
+}
+
+/// The messages in one JSON value: the items of a (2025-03-26) batch, or the value itself.
+fn messages(value: Value) -> Vec<Value> {
+    match value {
+        Value::Array(batch) => batch,
+        value => vec![value],
     }
 }
 
@@ -1044,18 +1092,14 @@ where
                 Ok(event) => event,
                 Err(e) => return Some(Err(e)),
             };
-            if event.event_type() != "message" {
-                continue;
-            }
-            match serde_json::from_str::<Value>(event.data()) {
-                Ok(Value::Array(batch)) => self
+            match event_json(&event) {
+                None => {}
+                Some(Ok(value)) => self
                     .pending
-                    .extend(batch.into_iter().map(ServerMessage::classify)),
-                Ok(value) => self.pending.push_back(ServerMessage::classify(value)),
-                Err(e) => {
+                    .extend(messages(value).into_iter().map(ServerMessage::classify)),
+                Some(Err(e)) => {
                     self.events.close();
-                    let err = ClientError::msg(ErrorKind::Protocol, "event data is not JSON");
-                    return Some(Err(err.with_source(e)));
+                    return Some(Err(e));
                 }
             }
         }

@@ -365,9 +365,20 @@ async fn a_new_priming_id_is_progress_the_same_id_is_not() {
 
 #[tokio::test(start_paused = true)]
 async fn watchdog_resumes_a_silent_connection() {
+    // The second connection sends `b`, then a keep-alive 6 s later, then nothing.
+    let chunk = |c: &'static str| {
+        Ok::<_, BoxError>(http_body::Frame::data(Bytes::from_static(c.as_bytes())))
+    };
+    let keep_alive = stream::once(async move {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        chunk(":\n\n")
+    });
+    let body = stream::iter([chunk("id: 2\ndata: b\n\n")])
+        .chain(keep_alive)
+        .chain(stream::pending());
     let script = Script::new([
         Reply::SseThenHang(vec!["id: 1\ndata: a\n\n"]),
-        Reply::SseThenHang(vec!["id: 2\ndata: b\n\n", ":\n\n"]),
+        Reply::Custom(sse_response(BodyExt::boxed(StreamBody::new(body)))),
     ]);
     let mut events = EventSource::new(script.service(), uri())
         .backoff(no_jitter())
@@ -380,16 +391,44 @@ async fn watchdog_resumes_a_silent_connection() {
     let seen = script.seen();
     assert!(seen[0].headers.get("last-event-id").is_none());
     assert_eq!(seen[1].headers["last-event-id"], "1");
+    // Without the keep-alive (at 17 s) the watchdog would trip at 21 s and reconnect at 22 s;
+    // with it, the next trip is due at 27 s. Close in between, at 24 s.
     let handle = events.close_handle();
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_secs(13)).await;
         handle.close();
     });
     assert!(
         events.next().await.is_none(),
         "closed while waiting for bytes"
     );
+    assert_eq!(start.elapsed(), Duration::from_secs(24));
     assert_eq!(script.seen().len(), 2, "the keep-alive fed the watchdog");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_retry_after_is_capped_and_does_not_panic() {
+    let script = Script::new([
+        Reply::Status(503, vec![]),
+        Reply::Status(503, vec![("retry-after", u64::MAX.to_string())]),
+        Reply::Sse(vec!["data: ok\n\n"]),
+    ]);
+    let mut events = EventSource::new(script.service(), uri()).backoff(no_jitter());
+    assert_eq!(data(&mut events).await, "ok");
+    // One header cannot park the client for ever: the floor is capped at an hour.
+    assert_eq!(script.gaps_ms(), [1000, 3_600_000]);
+
+    // A cap above an hour is the limit instead.
+    let script = Script::new([
+        Reply::Status(503, vec![]),
+        Reply::Sse(vec!["retry: 99999999999\ndata: a\n\n"]),
+        Reply::Sse(vec!["data: b\n\n"]),
+    ]);
+    let backoff = no_jitter().max_delay(Duration::from_secs(7200));
+    let mut events = EventSource::new(script.service(), uri()).backoff(backoff);
+    assert_eq!(data(&mut events).await, "a");
+    assert_eq!(data(&mut events).await, "b");
+    assert_eq!(script.gaps_ms(), [1000, 7_200_000]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -820,6 +859,15 @@ async fn close_deletes_the_session_and_tolerates_405() {
         client.close().await.unwrap_err().status(),
         Some(StatusCode::INTERNAL_SERVER_ERROR)
     );
+    // The session is still there, so closing again sends another DELETE.
+    assert_eq!(client.session_id().as_deref(), Some("s"));
+    script.push(Reply::Status(200, vec![]));
+    client.close().await.unwrap();
+    let seen = script.seen();
+    assert_eq!(seen.len(), 4);
+    assert_eq!(seen[3].method, http::Method::DELETE);
+    assert_eq!(seen[3].headers["mcp-session-id"], "s");
+    assert_eq!(client.session_id(), None);
 }
 
 #[tokio::test(start_paused = true)]
@@ -928,4 +976,66 @@ async fn a_server_request_during_initialize_is_answered_in_the_new_session() {
         ErrorKind::Protocol
     );
     assert_eq!(client.session_id(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn initialize_is_bounded_by_the_request_timeout() {
+    // The server never answers, then answers with a stream that stalls.
+    let mut stalled = sse_response(body_of(vec!["id: 1\ndata:\n\n"], true));
+    stalled
+        .headers_mut()
+        .insert("mcp-session-id", "half".parse().unwrap());
+    // The third handshake is request 2.
+    let init = INIT_RESULT.replace(r#""id":0"#, r#""id":2"#);
+    let script = Script::new([
+        Reply::Hang,
+        Reply::Custom(stalled),
+        json_with(200, &init, &[("mcp-session-id", "s")]),
+        Reply::Status(202, vec![]),
+    ]);
+    let client = StreamableHttpClient::builder(script.service(), uri())
+        .request_timeout(Some(Duration::from_secs(10)))
+        .build();
+    for _ in 0..2 {
+        let start = Instant::now();
+        let run = tokio::time::timeout(Duration::from_secs(60), client.initialize()).await;
+        let err = run.expect("the handshake must be bounded").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        assert_eq!(client.session_id(), None, "no half session left behind");
+    }
+    // The lock was released: a later handshake goes through.
+    client.initialize().await.unwrap();
+    assert_eq!(client.session_id().as_deref(), Some("s"));
+    let seen = script.seen();
+    assert_eq!(seen.len(), 4, "initialize is never cancelled");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_answer_does_not_replace_an_arrived_result() {
+    let script = Script::new(init_replies("s"));
+    let client = connected(&script).await;
+    // One event: a server request and the response, as a batch.
+    script.push(Reply::Sse(vec![
+        "id: e1\ndata: [{\"jsonrpc\":\"2.0\",\"id\":\"r\",\"method\":\"ping\"},{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"ok\":true}}]\n\n",
+    ]));
+    script.push(Reply::Status(500, vec![])); // the POSTed answer to `r` fails
+    let mut call = client.call("tools/call", None).await.unwrap();
+    assert!(
+        call.next_message().await.is_none(),
+        "a request whose answer failed is not handed out as answered"
+    );
+    assert_eq!(call.result().await.unwrap()["ok"], true);
+    assert_eq!(json_body(&script.seen()[3])["id"], "r");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_or_invisible_session_id_is_refused() {
+    for id in ["", "a b"] {
+        let script = Script::new([json_with(200, INIT_RESULT, &[("mcp-session-id", id)])]);
+        let client = StreamableHttpClient::builder(script.service(), uri()).build();
+        let err = client.initialize().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{id:?}");
+        assert_eq!(client.session_id(), None);
+    }
 }
