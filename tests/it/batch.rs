@@ -127,16 +127,51 @@ async fn batch_rule_violations_are_400_invalid_request() {
 
 #[tokio::test]
 async fn a_batch_holding_initialize_creates_no_session() {
+    let batch = json!([initialize("2025-03-26"), request(1, "ping", json!({}))]);
+
+    // Outside a session, a stateful server asks for one before it reads the batch's rules.
     let server = Server::example(McpLayer::new());
-    let res = server
-        .send(post(&json!([
-            initialize("2025-03-26"),
-            request(1, "ping", json!({}))
-        ])))
-        .await;
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = server.send(post(&batch)).await;
     assert!(res.headers().get("mcp-session-id").is_none());
+    rejection(
+        res,
+        StatusCode::BAD_REQUEST,
+        RejectionKind::SessionRequired,
+        -32000,
+    )
+    .await;
     assert!(server.sessions.is_empty());
+
+    // In a session, the batch rules refuse it: no second session, and the first one lives on.
+    let id = server.open_session("2025-03-26").await;
+    let res = send_batch(&server, &id, &batch).await;
+    assert!(res.headers().get("mcp-session-id").is_none());
+    let (_, message) = rejection(
+        res,
+        StatusCode::BAD_REQUEST,
+        RejectionKind::InvalidMessage,
+        -32600,
+    )
+    .await;
+    assert!(message.contains("initialize"), "{message}");
+    assert_eq!(server.sessions.len(), 1);
+    let reply = json_reply(send_batch(&server, &id, &json!([echo(1, "ok")])).await).await;
+    assert_eq!(tool_text(&reply[0]), "ok");
+
+    // A stateless server reads the batch at once, and refuses it the same way.
+    let stateless = Server::example(McpLayer::new().stateless(true));
+    let mut req = post(&batch);
+    req.headers_mut()
+        .insert("mcp-protocol-version", "2025-03-26".parse().unwrap());
+    let (_, message) = rejection(
+        stateless.send(req).await,
+        StatusCode::BAD_REQUEST,
+        RejectionKind::InvalidMessage,
+        -32600,
+    )
+    .await;
+    assert!(message.contains("initialize"), "{message}");
+    assert!(stateless.sessions.is_empty());
 }
 
 #[tokio::test]

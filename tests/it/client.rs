@@ -485,6 +485,15 @@ async fn polling_server_over_a_socket_loses_nothing() {
         .retry_interval(Duration::from_millis(25));
     let addr = serve(layer).await;
     let http = Client::builder(TokioExecutor::new()).build_http::<ClientBody>();
+    // Counts the client's resumptions on their way to the socket.
+    let resumes = Arc::new(AtomicUsize::new(0));
+    let counter = resumes.clone();
+    let http = tower::service_fn(move |req: http::Request<ClientBody>| {
+        if req.headers().contains_key("last-event-id") {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+        http.request(req)
+    });
     let client = StreamableHttpClient::builder(http, format!("http://{addr}/mcp").parse().unwrap())
         .backoff(fast_backoff())
         .build();
@@ -496,5 +505,10 @@ async fn polling_server_over_a_socket_loses_nothing() {
     let (progress, result) = progress_and_result(call).await;
     assert_eq!(progress, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     assert_eq!(result, "counted down from 6");
+    // Six steps of 25 ms outlast a 40 ms connection: the call went through resumptions.
+    assert!(
+        resumes.load(Ordering::SeqCst) >= 1,
+        "the server never cut the stream"
+    );
     client.close().await.unwrap();
 }

@@ -282,7 +282,8 @@ async fn frame_within(stream: &mut McpBody, limit: Duration) -> Option<Bytes> {
 
 #[tokio::test(start_paused = true)]
 async fn keep_alive_comes_only_after_fifteen_seconds_of_silence() {
-    let server = Server::example(McpLayer::new().keep_alive(Some(Duration::from_secs(15))));
+    // The default interval: nothing configured.
+    let server = Server::example(McpLayer::new());
     let id = server.open_session("2025-06-18").await; // no priming event
     let session = server.sessions.get(&id).unwrap();
     let mut stream = server.send(get_stream(&id)).await.into_body();

@@ -201,6 +201,17 @@ async fn a_body_exactly_at_the_limit_passes() {
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
+/// POSTs of `body`: outside any session, and in `session`.
+fn with_and_without(session: &str, body: &'static [u8]) -> [Request<Body>; 2] {
+    [
+        post_builder().body(raw(body)).unwrap(),
+        post_builder()
+            .header("mcp-session-id", session)
+            .body(raw(body))
+            .unwrap(),
+    ]
+}
+
 #[tokio::test]
 async fn invalid_json_is_400_parse_error() {
     let server = Server::example(McpLayer::new());
@@ -212,13 +223,7 @@ async fn invalid_json_is_400_parse_error() {
         br#"{"jsonrpc":"2.0","id":1,"method":"ping"} trailing"#,
         b"\xef\xbb\xbf{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}",
     ] {
-        for req in [
-            post_builder().body(raw(body)).unwrap(),
-            post_builder()
-                .header("mcp-session-id", &session)
-                .body(raw(body))
-                .unwrap(),
-        ] {
+        for req in with_and_without(&session, body) {
             rejection(
                 server.send(req).await,
                 StatusCode::BAD_REQUEST,
@@ -241,17 +246,15 @@ async fn invalid_utf8_is_400_parse_error() {
         b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"x\":\"\xff\"}",
         b"\xff\xfe",
     ] {
-        let req = post_builder()
-            .header("mcp-session-id", &session)
-            .body(raw(body))
-            .unwrap();
-        rejection(
-            server.send(req).await,
-            StatusCode::BAD_REQUEST,
-            RejectionKind::ParseError,
-            -32700,
-        )
-        .await;
+        for req in with_and_without(&session, body) {
+            rejection(
+                server.send(req).await,
+                StatusCode::BAD_REQUEST,
+                RejectionKind::ParseError,
+                -32700,
+            )
+            .await;
+        }
     }
 }
 

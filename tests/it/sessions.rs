@@ -155,10 +155,13 @@ async fn missing_session_id_is_400() {
 async fn unknown_session_id_is_404() {
     let server = Server::example(McpLayer::new());
     let live = server.open_session("2025-11-25").await;
-    // The live id with its last character changed: same slot, wrong secret.
-    let mut forged = live.clone();
-    let last = forged.pop().unwrap();
-    forged.push(if last == 'A' { 'B' } else { 'A' });
+    // An id is the base64url of secret (16 bytes), slot (4), generation (4): changing its first
+    // character changes only the secret. Same slot and generation, wrong secret.
+    let forged = format!(
+        "{}{}",
+        if live.starts_with('A') { 'B' } else { 'A' },
+        &live[1..]
+    );
     for unknown in [
         "nope".to_owned(),
         "A".repeat(live.len()),

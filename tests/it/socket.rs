@@ -57,13 +57,16 @@ fn post_to(
 }
 
 /// Reads a streamed SSE body chunk by chunk; returns every message, and how many messages had
-/// arrived when the first chunk holding the final answer (a message with an `id`) came in.
+/// arrived complete in the chunks before the one that completed the final answer (a message
+/// with an `id`). Each event the server writes is its own HTTP chunk, and the client never
+/// merges chunks, so a server that held the body back and wrote it in one piece would show 0.
 async fn read_sse(res: reqwest::Response) -> (Vec<Value>, usize) {
     let mut chunks = res.bytes_stream();
     let mut buf = Vec::new();
     let mut messages = Vec::new();
     let mut before_answer = None;
     while let Some(chunk) = within(chunks.next()).await {
+        let in_earlier_chunks = messages.len();
         buf.extend_from_slice(&chunk.unwrap());
         // Parse only complete events; keep the rest for the next chunk.
         let Some(end) = buf.windows(2).rposition(|w| w == b"\n\n") else {
@@ -73,7 +76,7 @@ async fn read_sse(res: reqwest::Response) -> (Vec<Value>, usize) {
         for event in parse_sse(&complete) {
             let message = event.json();
             if message.get("id").is_some() && before_answer.is_none() {
-                before_answer = Some(messages.len());
+                before_answer = Some(in_earlier_chunks);
             }
             messages.push(message);
         }
@@ -144,7 +147,7 @@ async fn the_example_server_over_http1() {
     assert_eq!(res.headers()["transfer-encoding"], "chunked");
     let (messages, before_answer) = read_sse(res).await;
     assert_eq!(messages.len(), 5, "{messages:?}");
-    assert_eq!(before_answer, 4, "the progress came first");
+    assert_eq!(before_answer, 4, "the progress came first, chunk by chunk");
     for (step, message) in messages[..4].iter().enumerate() {
         assert_eq!(message["method"], "notifications/progress");
         assert_eq!(message["params"]["progressToken"], "wire");

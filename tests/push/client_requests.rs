@@ -302,6 +302,41 @@ async fn a_per_call_timeout_overrides_the_layer() {
     );
 }
 
+/// A `ping` the `ask` tool sent to the client with `options`, in a fresh session, and read off
+/// the tool call's stream.
+struct Pinged {
+    svc: Svc,
+    sid: String,
+    /// The tool call's stream, past the ping.
+    sse: Sse<mcp_tower::McpBody>,
+    /// The ping as the client received it.
+    req: Value,
+    /// When the tool was called.
+    start: Instant,
+}
+
+async fn ping_with(options: RequestOptions, outcomes: &Outcomes) -> Pinged {
+    let svc = asking(
+        &McpLayer::new(),
+        "ping",
+        json!({}),
+        options,
+        outcomes.clone(),
+    );
+    let sid = initialize(&svc, V_NEW, json!({})).await;
+    let start = Instant::now();
+    let mut sse = ask(&svc, &sid).await;
+    let (_, req) = sse.next_message().await.unwrap();
+    assert_eq!(req["method"], "ping", "{req}");
+    Pinged {
+        svc,
+        sid,
+        sse,
+        req,
+        start,
+    }
+}
+
 /// POSTs `notifications/progress` for the client request's token.
 async fn client_progress(svc: &Svc, sid: &str, token: &Value, n: u32) {
     let status = client_notify(
@@ -318,15 +353,16 @@ async fn client_progress(svc: &Svc, sid: &str, token: &Value, n: u32) {
 #[tokio::test(start_paused = true)]
 async fn progress_extends_the_timeout_up_to_the_hard_maximum() {
     let outcomes = Outcomes::default();
-    let layer = McpLayer::new();
     let opts = RequestOptions::new()
         .timeout(Duration::from_secs(10))
         .reset_on_progress(Duration::from_secs(25));
-    let svc = asking(&layer, "ping", json!({}), opts, outcomes.clone());
-    let sid = initialize(&svc, V_NEW, json!({})).await;
-    let start = Instant::now();
-    let mut sse = ask(&svc, &sid).await;
-    let (_, req) = sse.next_message().await.unwrap();
+    let Pinged {
+        svc,
+        sid,
+        mut sse,
+        req,
+        start,
+    } = ping_with(opts, &outcomes).await;
     let id = req["id"].clone();
     let token = req["params"]["_meta"]["progressToken"].clone();
     assert!(
@@ -353,15 +389,16 @@ async fn progress_extends_the_timeout_up_to_the_hard_maximum() {
 #[tokio::test(start_paused = true)]
 async fn progress_then_an_answer_completes_after_the_first_deadline() {
     let outcomes = Outcomes::default();
-    let layer = McpLayer::new();
     let opts = RequestOptions::new()
         .timeout(Duration::from_secs(10))
         .reset_on_progress(Duration::from_secs(60));
-    let svc = asking(&layer, "ping", json!({}), opts, outcomes.clone());
-    let sid = initialize(&svc, V_NEW, json!({})).await;
-    let start = Instant::now();
-    let mut sse = ask(&svc, &sid).await;
-    let (_, req) = sse.next_message().await.unwrap();
+    let Pinged {
+        svc,
+        sid,
+        mut sse,
+        req,
+        start,
+    } = ping_with(opts, &outcomes).await;
     let token = req["params"]["_meta"]["progressToken"].clone();
     tokio::time::sleep_until(start + Duration::from_secs(8)).await;
     client_progress(&svc, &sid, &token, 1).await;
@@ -380,13 +417,14 @@ async fn progress_then_an_answer_completes_after_the_first_deadline() {
 #[tokio::test(start_paused = true)]
 async fn progress_does_not_extend_a_request_without_reset_on_progress() {
     let outcomes = Outcomes::default();
-    let layer = McpLayer::new();
     let opts = RequestOptions::new().timeout(Duration::from_secs(10));
-    let svc = asking(&layer, "ping", json!({}), opts, outcomes.clone());
-    let sid = initialize(&svc, V_NEW, json!({})).await;
-    let start = Instant::now();
-    let mut sse = ask(&svc, &sid).await;
-    let (_, req) = sse.next_message().await.unwrap();
+    let Pinged {
+        svc,
+        sid,
+        mut sse,
+        req,
+        start,
+    } = ping_with(opts, &outcomes).await;
     // Whatever token the client guesses (the request id), progress changes nothing.
     tokio::time::sleep_until(start + Duration::from_secs(8)).await;
     client_progress(&svc, &sid, &req["id"], 1).await;

@@ -1,6 +1,7 @@
 //! `disconnect_grace`: a request whose SSE connection vanished and was not resumed in time is
 //! cancelled; one resumed in time goes on. Without it, a disconnect is not a cancellation.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_tower::{McpLayer, McpRequest, McpResponse};
@@ -25,10 +26,10 @@ fn waiting(
     layer: &McpLayer,
 ) -> (
     Svc,
-    std::sync::Arc<Semaphore>,
+    Arc<Semaphore>,
     tokio::sync::mpsc::UnboundedReceiver<oneshot::Receiver<()>>,
 ) {
-    let gate = std::sync::Arc::new(Semaphore::new(0));
+    let gate = Arc::new(Semaphore::new(0));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let g = gate.clone();
     let svc = service(layer, move |req: McpRequest| {
@@ -45,10 +46,22 @@ fn waiting(
     (svc, gate, rx)
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_vanished_connection_is_cancelled_after_the_grace() {
-    let layer = McpLayer::new().disconnect_grace(Some(Duration::from_secs(2)));
-    let (svc, _gate, mut started) = waiting(&layer);
+/// A call to the [`waiting`] tool whose connection the client dropped after its first event.
+struct HungUp {
+    svc: Svc,
+    sid: String,
+    /// Lets the tool answer.
+    gate: Arc<Semaphore>,
+    /// Fires when the handler is dropped (cancelled, or done).
+    dropped: oneshot::Receiver<()>,
+    /// The id of the progress event the client read: where it resumes.
+    cursor: Option<String>,
+}
+
+/// Opens a session behind `layer`, calls the [`waiting`] tool, reads its progress event and
+/// drops the connection.
+async fn call_and_hang_up(layer: &McpLayer) -> HungUp {
+    let (svc, gate, mut started) = waiting(layer);
     let sid = initialize(&svc, V_NEW, json!({})).await;
     let mut sse = Sse::of(
         call(
@@ -57,9 +70,29 @@ async fn a_vanished_connection_is_cancelled_after_the_grace() {
         )
         .await,
     );
-    let mut dropped = within(started.recv()).await.unwrap();
-    let (cursor, _) = sse.next_message().await.unwrap();
+    let dropped = within(started.recv()).await.unwrap();
+    let (cursor, progress) = sse.next_message().await.unwrap();
+    assert_eq!(progress["method"], "notifications/progress", "{progress}");
     drop(sse);
+    HungUp {
+        svc,
+        sid,
+        gate,
+        dropped,
+        cursor,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_vanished_connection_is_cancelled_after_the_grace() {
+    let layer = McpLayer::new().disconnect_grace(Some(Duration::from_secs(2)));
+    let HungUp {
+        svc,
+        sid,
+        mut dropped,
+        cursor,
+        ..
+    } = call_and_hang_up(&layer).await;
     assert!(
         timeout(Duration::from_millis(1900), &mut dropped)
             .await
@@ -80,18 +113,13 @@ async fn a_vanished_connection_is_cancelled_after_the_grace() {
 #[tokio::test(start_paused = true)]
 async fn a_connection_resumed_within_the_grace_goes_on() {
     let layer = McpLayer::new().disconnect_grace(Some(Duration::from_secs(2)));
-    let (svc, gate, mut started) = waiting(&layer);
-    let sid = initialize(&svc, V_NEW, json!({})).await;
-    let mut sse = Sse::of(
-        call(
-            &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "wait", json!({}))),
-        )
-        .await,
-    );
-    let mut dropped = within(started.recv()).await.unwrap();
-    let (cursor, _) = sse.next_message().await.unwrap();
-    drop(sse);
+    let HungUp {
+        svc,
+        sid,
+        gate,
+        mut dropped,
+        cursor,
+    } = call_and_hang_up(&layer).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut resumed = Sse::of(call(&svc, get(&sid, V_NEW, cursor.as_deref())).await);
     assert!(
@@ -107,18 +135,13 @@ async fn a_connection_resumed_within_the_grace_goes_on() {
 
 #[tokio::test(start_paused = true)]
 async fn without_a_grace_a_disconnect_is_not_a_cancellation() {
-    let (svc, gate, mut started) = waiting(&McpLayer::new());
-    let sid = initialize(&svc, V_NEW, json!({})).await;
-    let mut sse = Sse::of(
-        call(
-            &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "wait", json!({}))),
-        )
-        .await,
-    );
-    let mut dropped = within(started.recv()).await.unwrap();
-    let (cursor, _) = sse.next_message().await.unwrap();
-    drop(sse);
+    let HungUp {
+        svc,
+        sid,
+        gate,
+        mut dropped,
+        cursor,
+    } = call_and_hang_up(&McpLayer::new()).await;
     assert!(timeout(Duration::from_secs(3600), &mut dropped)
         .await
         .is_err());

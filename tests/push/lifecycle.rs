@@ -4,14 +4,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mcp_tower::session::ClientRequestError;
+use mcp_tower::session::{ClientRequestError, RequestOptions};
 use mcp_tower::{
     CloseReason, McpLayer, McpRequest, McpResponse, Rejection, RejectionKind, ResponseMode,
 };
 use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::time::{timeout, Instant};
-use tower::{Layer, ServiceExt};
+use tower::Layer;
 
 use crate::support::*;
 
@@ -414,35 +414,28 @@ async fn many_sessions_come_and_go_without_leaking() {
 
 #[tokio::test(start_paused = true)]
 async fn a_client_request_fails_when_its_session_ends() {
-    let outcome = Arc::new(Mutex::new(None));
-    let o = outcome.clone();
+    // The request comes from outside any handler (a handler would be aborted with its
+    // session, and never see the outcome), on the session's standalone stream.
     let layer = McpLayer::new();
-    let svc = service(&layer, move |req: McpRequest| {
-        let o = o.clone();
-        async move {
-            let got = req.context().request("ping", None).await;
-            *o.lock().unwrap() = Some(got);
-            McpResponse::empty()
-        }
-    });
+    let sessions = layer.sessions();
+    let svc = layer.layer(plain());
     let sid = initialize(&svc, V_NEW, json!({})).await;
-    let pending = tokio::spawn(svc.clone().oneshot(post(
-        Some(&sid),
-        Some(V_NEW),
-        &tool_call(1, "ask", json!({})),
-    )));
-    let mut sse = Sse::of(within(pending).await.unwrap().unwrap());
-    assert_eq!(sse.next_message().await.unwrap().1["method"], "ping");
-    assert!(layer.sessions().close(&sid));
-    let _ = timeout(Duration::from_secs(1), sse.rest())
+    let session = sessions.get(&sid).unwrap();
+    let mut get_stream = Sse::of(call(&svc, get(&sid, V_NEW, None)).await);
+    assert!(get_stream.next().await.unwrap().is_priming());
+    let asking = session.clone();
+    let pending =
+        tokio::spawn(async move { asking.request("ping", None, RequestOptions::new()).await });
+    assert_eq!(get_stream.next_message().await.unwrap().1["method"], "ping");
+
+    assert!(session.close());
+    let got = timeout(Duration::from_secs(1), pending)
+        .await
+        .expect("closing the session fails the request at once, not at its timeout")
+        .unwrap();
+    assert_eq!(got, Err(ClientRequestError::SessionClosed));
+    let rest = timeout(Duration::from_secs(1), get_stream.rest())
         .await
         .expect("the stream ends with its session");
-    tokio::task::yield_now().await;
-    // Closing the session aborts the handler, or fails its request: either way it never
-    // sees an answer.
-    let got = outcome.lock().unwrap().clone();
-    assert!(
-        matches!(got, None | Some(Err(ClientRequestError::SessionClosed))),
-        "{got:?}"
-    );
+    assert!(messages(&rest).is_empty(), "{rest:?}");
 }

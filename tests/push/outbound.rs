@@ -204,13 +204,10 @@ async fn broadcast_to_a_thousand_sessions_with_one_stalled_reader() {
         }
     }
 
-    let start = std::time::Instant::now();
     let report = sessions.broadcast("notifications/tools/list_changed", None);
-    let took = start.elapsed();
     assert_eq!(report.delivered, OPEN - 1, "{report:?}");
     assert_eq!(report.queued, QUEUEING + 1, "{report:?}");
     assert_eq!(report.dropped, FULL, "{report:?}");
-    assert!(took < Duration::from_secs(2), "broadcast took {took:?}");
 
     // Every live reader got it, first thing.
     for sse in &mut open[1..] {

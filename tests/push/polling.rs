@@ -130,7 +130,7 @@ async fn after_priming_polling_moves_the_answer_to_the_resumed_get() {
     // What the handler sent before the stream opened may travel on it; the answer cannot.
     let mut all: Vec<Value> = messages(&events).into_iter().map(|(_, v)| v).collect();
     assert!(all.iter().all(|m| m.get("result").is_none()), "{events:?}");
-    let cursor = events.iter().rev().find_map(|e| e.id.clone()).unwrap();
+    let cursor = last_id(&events).unwrap();
 
     gate.add_permits(1);
     let res = call(&svc, get(&sid, V_NEW, Some(&cursor))).await;
@@ -138,7 +138,7 @@ async fn after_priming_polling_moves_the_answer_to_the_resumed_get() {
     let mut sse = Sse::of(res);
     loop {
         let events = sse.rest().await;
-        let cursor = events.iter().rev().find_map(|e| e.id.clone());
+        let cursor = last_id(&events);
         all.extend(messages(&events).into_iter().map(|(_, v)| v));
         if all.iter().any(|m| m.get("result").is_some()) {
             break;
@@ -276,21 +276,29 @@ fn burst(layer: &McpLayer, n: u32) -> (Svc, Arc<Semaphore>) {
     (svc, gate)
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_slow_consumer_is_cut_and_resumes_without_loss() {
-    const N: u64 = 50;
+/// A call to a [`burst`] of `n` steps, in a fresh session of a server that holds at most two
+/// events per connection; returns the service, the session and the call's SSE stream. The
+/// burst starts once the returned gate gets a permit.
+async fn burst_call(n: u32) -> (Svc, String, Arc<Semaphore>, Sse<McpBody>) {
     let layer = McpLayer::new()
         .stream_capacity(2)
         .response_mode(ResponseMode::Sse);
-    let (svc, gate) = burst(&layer, N as u32);
+    let (svc, gate) = burst(&layer, n);
     let sid = initialize(&svc, V_NEW, json!({})).await;
-    let mut sse: Sse<McpBody> = Sse::of(
+    let sse = Sse::of(
         call(
             &svc,
             post(Some(&sid), Some(V_NEW), &tool_call(1, "burst", json!({}))),
         )
         .await,
     );
+    (svc, sid, gate, sse)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_consumer_is_cut_and_resumes_without_loss() {
+    const N: u64 = 50;
+    let (svc, sid, gate, mut sse) = burst_call(N as u32).await;
     let priming = sse.next().await.unwrap();
     assert!(priming.is_priming());
     // The client stops reading while the handler bursts.
@@ -307,11 +315,7 @@ async fn a_slow_consumer_is_cut_and_resumes_without_loss() {
         "the connection was not cut: {} events",
         seen.len()
     );
-    let cursor = first
-        .iter()
-        .rev()
-        .find_map(|e| e.id.clone())
-        .unwrap_or(priming.id.unwrap());
+    let cursor = last_id(&first).unwrap_or(priming.id.unwrap());
 
     let rest = messages(
         &Sse::of(call(&svc, get(&sid, V_NEW, Some(&cursor))).await)
@@ -349,11 +353,7 @@ async fn a_slow_get_reader_is_cut_and_resumes_without_loss() {
     }
     let first = sse.rest().await;
     assert!(first.last().unwrap().is_retry_hint(), "{first:?}");
-    let cursor = first
-        .iter()
-        .rev()
-        .find_map(|e| e.id.clone())
-        .unwrap_or(priming.id.unwrap());
+    let cursor = last_id(&first).unwrap_or(priming.id.unwrap());
     let mut resumed = Sse::of(call(&svc, get(&sid, V_NEW, Some(&cursor))).await);
     let mut data: Vec<Value> = messages(&first)
         .into_iter()
@@ -368,26 +368,20 @@ async fn a_slow_get_reader_is_cut_and_resumes_without_loss() {
 #[tokio::test(start_paused = true)]
 async fn a_slow_consumer_that_never_read_can_still_resume() {
     const N: u64 = 10;
-    let layer = McpLayer::new()
-        .stream_capacity(2)
-        .response_mode(ResponseMode::Sse);
-    let (svc, gate) = burst(&layer, N as u32);
-    let sid = initialize(&svc, V_NEW, json!({})).await;
-    let mut sse: Sse<McpBody> = Sse::of(
-        call(
-            &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "burst", json!({}))),
-        )
-        .await,
-    );
+    let (svc, sid, gate, mut sse) = burst_call(N as u32).await;
     // The handler bursts before the client reads anything at all.
     gate.add_permits(1);
     tokio::time::sleep(Duration::from_millis(1)).await;
     let first = sse.rest().await;
-    let cursor = first
-        .iter()
-        .rev()
-        .find_map(|e| e.id.clone())
+    assert!(
+        first.last().is_some_and(Event::is_retry_hint),
+        "the cut connection ends with a retry hint: {first:?}"
+    );
+    assert!(
+        messages(&first).len() < N as usize,
+        "the connection was not cut: {first:?}"
+    );
+    let cursor = last_id(&first)
         .unwrap_or_else(|| panic!("the cut connection carried no event id: {first:?}"));
     let rest = messages(
         &Sse::of(call(&svc, get(&sid, V_NEW, Some(&cursor))).await)
@@ -432,7 +426,7 @@ async fn a_client_request_follows_the_stream_to_its_resumed_connection() {
         .await,
     );
     let events = sse.rest().await;
-    let cursor = events.iter().rev().find_map(|e| e.id.clone()).unwrap();
+    let cursor = last_id(&events).unwrap();
     let mut resumed = Sse::of(call(&svc, get(&sid, V_NEW, Some(&cursor))).await);
     let (_, req) = resumed.next_message().await.unwrap();
     // Whether the first connection carried the progress or not, the request comes after it.

@@ -59,14 +59,26 @@ where
     (out, last.expect("no event id seen"))
 }
 
-#[tokio::test]
-async fn a_post_stream_resumes_after_a_dropped_connection() {
-    let (svc, gate, mut phases) = gated(&McpLayer::new());
+/// A call to the [`gated`] tool over loopback, in a fresh session.
+struct GatedCall {
+    /// Serves until dropped.
+    server: Server,
+    http: reqwest::Client,
+    sid: String,
+    /// Lets the tool go on to its next phase.
+    gate: Arc<Semaphore>,
+    /// The phases the tool finished.
+    phases: mpsc::UnboundedReceiver<u32>,
+    /// The call's SSE stream.
+    sse: Sse<reqwest::Body>,
+}
+
+async fn gated_call() -> GatedCall {
+    let (svc, gate, phases) = gated(&McpLayer::new());
     let server = serve(svc).await;
     let http = client();
     let sid = http_initialize(&http, &server.url, V_NEW, json!({})).await;
-
-    let mut sse = http_sse(
+    let sse = http_sse(
         http_post(
             &http,
             &server.url,
@@ -76,6 +88,26 @@ async fn a_post_stream_resumes_after_a_dropped_connection() {
         )
         .await,
     );
+    GatedCall {
+        server,
+        http,
+        sid,
+        gate,
+        phases,
+        sse,
+    }
+}
+
+#[tokio::test]
+async fn a_post_stream_resumes_after_a_dropped_connection() {
+    let GatedCall {
+        server,
+        http,
+        sid,
+        gate,
+        mut phases,
+        mut sse,
+    } = gated_call().await;
     assert!(within(sse.next()).await.unwrap().is_priming());
     let (first, cursor) = read_messages(&mut sse, 3).await;
     drop(sse); // the connection goes away mid-call: not a cancellation
@@ -251,20 +283,14 @@ async fn a_resume_takes_over_a_live_get_connection() {
 
 #[tokio::test]
 async fn a_resume_takes_over_a_live_post_connection() {
-    let (svc, gate, mut phases) = gated(&McpLayer::new());
-    let server = serve(svc).await;
-    let http = client();
-    let sid = http_initialize(&http, &server.url, V_NEW, json!({})).await;
-    let mut post_sse = http_sse(
-        http_post(
-            &http,
-            &server.url,
-            Some(&sid),
-            V_NEW,
-            &tool_call(1, "gated", json!({})),
-        )
-        .await,
-    );
+    let GatedCall {
+        server,
+        http,
+        sid,
+        gate,
+        mut phases,
+        sse: mut post_sse,
+    } = gated_call().await;
     let (first, cursor) = read_messages(&mut post_sse, 3).await;
     assert_eq!(within(phases.recv()).await, Some(0));
 

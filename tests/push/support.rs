@@ -420,6 +420,11 @@ pub(crate) fn messages(events: &[Event]) -> Vec<(Option<String>, Value)> {
         .collect()
 }
 
+/// The id of the last event that has one: where a client resumes from.
+pub(crate) fn last_id(events: &[Event]) -> Option<String> {
+    events.iter().rev().find_map(|e| e.id.clone())
+}
+
 /// An MCP service served by hyper on 127.0.0.1 (any port), until dropped.
 pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
