@@ -80,6 +80,8 @@ pub enum RejectionKind {
     /// The events after `Last-Event-ID` are no longer kept (or the stream is forgotten), so the
     /// stream cannot be resumed without a gap: 400. The client should not retry the resume.
     ReplayUnavailable,
+    /// The session store could not answer (unreachable or too slow): 503 with `Retry-After`.
+    StoreUnavailable,
 }
 
 impl RejectionKind {
@@ -93,7 +95,7 @@ impl RejectionKind {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SessionNotFound => StatusCode::NOT_FOUND,
-            Self::TooManySessions => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManySessions | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyRead
             | Self::ParseError
@@ -166,6 +168,9 @@ impl Rejection {
         match self.kind {
             RejectionKind::TooManySessions => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            RejectionKind::StoreUnavailable => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
             RejectionKind::TooManyRequests => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));

@@ -7,184 +7,10 @@ use std::time::Duration;
 use tower_layer::Layer;
 
 use crate::protocol::ProtocolVersion;
-use crate::service::McpService;
+use crate::service::{Allow, Config, McpService, PrincipalFn, ResponseMode, SessionHook, Shared};
 use crate::session::{
-    CloseReason, EventStore, MemoryEventStore, Session, SessionId, SessionStore, Sessions,
+    CloseHook, CloseReason, EventStore, PollingPolicy, Session, SessionConfig, SessionId, Sessions,
 };
-
-/// Default request body limit: 4 MiB, as the official SDKs use.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-/// Default interval of SSE keep-alive comments on a silent stream.
-pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// Default time a session may stay idle (no request in flight, no open stream) before it ends.
-pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// Default cap on live sessions.
-pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
-/// Default delay after which an adaptive reply turns into an SSE stream.
-pub const DEFAULT_SSE_AFTER: Duration = Duration::from_secs(1);
-/// Default number of events one SSE connection may hold while its client reads slowly.
-pub const DEFAULT_STREAM_CAPACITY: usize = 64;
-/// Default number of unrelated messages a session keeps while it has no open stream.
-pub const DEFAULT_MAX_QUEUED_EVENTS: usize = 128;
-/// Default `retry:` hint sent before the server closes a connection on purpose.
-pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
-/// Default time a request to the client waits for its answer.
-pub const DEFAULT_CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default number of requests to the client one session may have waiting.
-pub const DEFAULT_MAX_PENDING_REQUESTS: usize = 64;
-/// Default number of requests one session may have in flight.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
-/// Default time a new session has to send `notifications/initialized`.
-pub const DEFAULT_INITIALIZE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// How a request's reply is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum ResponseMode {
-    /// Plain `application/json` when the handler finishes before it sends any related message;
-    /// an SSE stream as soon as it sends one, or once it runs longer than
-    /// [`McpLayer::sse_after`] (the stream's keep-alives then protect the connection).
-    #[default]
-    Adaptive,
-    /// Always `application/json`. Related messages (progress, logs) cannot travel with the
-    /// reply: they go to the session's standalone GET stream, or nowhere without a session. A
-    /// request the client cancels gets no answer (the specification forbids one): its reply is
-    /// an event stream that ends at once, as JSON has no empty form.
-    Json,
-    /// Always an SSE stream.
-    Sse,
-}
-
-/// When the server closes an SSE connection early without ending the stream, so that long
-/// calls become polls (SEP-1699; protocol 2025-11-25 and later only, since older clients do not
-/// expect it). The client reconnects after the `retry:` hint and resumes with `Last-Event-ID`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum PollingPolicy {
-    /// Keep connections open until the stream ends.
-    #[default]
-    Off,
-    /// Close right after the priming event.
-    AfterPriming,
-    /// Close each connection after it has been open this long.
-    After(Duration),
-}
-
-type SessionHook = Arc<dyn Fn(&Session) + Send + Sync>;
-type CloseHook = Arc<dyn Fn(&SessionId, CloseReason) + Send + Sync>;
-type PrincipalFn = Arc<dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync>;
-
-/// Which `Host` or `Origin` values are accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Allow {
-    /// `localhost`, `127.0.0.1` and `[::1]`, any port (any scheme for origins).
-    Loopback,
-    Any,
-    /// Exact values, compared case-insensitively (host entries without a port match any port).
-    List(Vec<String>),
-}
-
-/// The frozen configuration; see the setters of [`McpLayer`] for each field.
-#[derive(Clone)]
-pub(crate) struct Config {
-    pub(crate) retry_interval: Duration,
-    pub(crate) polling: PollingPolicy,
-    pub(crate) disconnect_grace: Option<Duration>,
-    pub(crate) client_request_timeout: Duration,
-    pub(crate) max_pending_requests: usize,
-    pub(crate) max_in_flight: usize,
-    pub(crate) initialize_timeout: Duration,
-    pub(crate) event_store: Arc<dyn EventStore>,
-    pub(crate) on_session_created: Option<SessionHook>,
-    pub(crate) on_session_closed: Option<CloseHook>,
-    pub(crate) principal: Option<PrincipalFn>,
-    pub(crate) max_body_bytes: usize,
-    pub(crate) keep_alive: Option<Duration>,
-    pub(crate) session_idle_timeout: Duration,
-    pub(crate) max_sessions: usize,
-    pub(crate) hosts: Allow,
-    pub(crate) origins: Allow,
-    pub(crate) response_mode: ResponseMode,
-    pub(crate) sse_after: Duration,
-    pub(crate) versions: Vec<ProtocolVersion>,
-    pub(crate) stateless: bool,
-    pub(crate) stream_capacity: usize,
-    pub(crate) max_queued_events: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            retry_interval: DEFAULT_RETRY_INTERVAL,
-            polling: PollingPolicy::Off,
-            disconnect_grace: None,
-            client_request_timeout: DEFAULT_CLIENT_REQUEST_TIMEOUT,
-            max_pending_requests: DEFAULT_MAX_PENDING_REQUESTS,
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            initialize_timeout: DEFAULT_INITIALIZE_TIMEOUT,
-            event_store: Arc::new(MemoryEventStore::new()),
-            on_session_created: None,
-            on_session_closed: None,
-            principal: None,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            keep_alive: Some(DEFAULT_KEEP_ALIVE),
-            session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
-            max_sessions: DEFAULT_MAX_SESSIONS,
-            hosts: Allow::Loopback,
-            origins: Allow::Loopback,
-            response_mode: ResponseMode::Adaptive,
-            sse_after: DEFAULT_SSE_AFTER,
-            versions: ProtocolVersion::ALL.to_vec(),
-            stateless: false,
-            stream_capacity: DEFAULT_STREAM_CAPACITY,
-            max_queued_events: DEFAULT_MAX_QUEUED_EVENTS,
-        }
-    }
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("keep_alive", &self.keep_alive)
-            .field("session_idle_timeout", &self.session_idle_timeout)
-            .field("max_sessions", &self.max_sessions)
-            .field("hosts", &self.hosts)
-            .field("origins", &self.origins)
-            .field("response_mode", &self.response_mode)
-            .field("sse_after", &self.sse_after)
-            .field("versions", &self.versions)
-            .field("stateless", &self.stateless)
-            .field("stream_capacity", &self.stream_capacity)
-            .field("max_queued_events", &self.max_queued_events)
-            .field("retry_interval", &self.retry_interval)
-            .field("polling", &self.polling)
-            .field("disconnect_grace", &self.disconnect_grace)
-            .field("client_request_timeout", &self.client_request_timeout)
-            .field("max_pending_requests", &self.max_pending_requests)
-            .field("max_in_flight", &self.max_in_flight)
-            .field("initialize_timeout", &self.initialize_timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Config {
-    pub(crate) fn supports(&self, version: ProtocolVersion) -> bool {
-        self.versions.contains(&version)
-    }
-
-    pub(crate) fn supported_list(&self) -> String {
-        let names: Vec<&str> = self.versions.iter().map(|v| v.as_str()).collect();
-        names.join(", ")
-    }
-}
-
-/// What layer and services share: the configuration and the session store.
-#[derive(Clone)]
-pub(crate) struct Shared {
-    pub(crate) config: Arc<Config>,
-    pub(crate) store: Arc<SessionStore>,
-}
 
 /// Turns an inner MCP handler into an HTTP service speaking MCP's Streamable HTTP transport.
 ///
@@ -206,7 +32,7 @@ pub(crate) struct Shared {
 /// | [`stateless`](Self::stateless) | off |
 /// | [`stream_capacity`](Self::stream_capacity) | 64 events |
 /// | [`max_queued_events`](Self::max_queued_events) | 128 events |
-/// | [`event_store`](Self::event_store) | [`MemoryEventStore`]: 256 events, 1 MiB, 5 min per stream |
+/// | [`event_store`](Self::event_store) | [`MemoryEventStore`](crate::session::MemoryEventStore): 256 events, 1 MiB, 5 min per stream |
 /// | [`retry_interval`](Self::retry_interval) | 1 s |
 /// | [`polling`](Self::polling) | [`PollingPolicy::Off`] |
 /// | [`disconnect_grace`](Self::disconnect_grace) | off: a disconnect is not a cancellation |
@@ -214,6 +40,10 @@ pub(crate) struct Shared {
 /// | [`max_pending_requests`](Self::max_pending_requests) | 64 per session |
 /// | [`max_in_flight`](Self::max_in_flight) | 64 per session |
 /// | [`initialize_timeout`](Self::initialize_timeout) | 60 s |
+///
+/// No setter panics: each takes any value, and one that cannot work is replaced by the
+/// nearest one that can, as its docs say (a capacity of 0 becomes 1, a zero interval turns its
+/// feature off, an empty version list leaves the setting as it was).
 ///
 /// # Example
 ///
@@ -251,10 +81,7 @@ impl McpLayer {
     /// A layer with every default.
     pub fn new() -> Self {
         Self {
-            shared: Arc::new(Shared {
-                config: Arc::new(Config::default()),
-                store: Arc::new(SessionStore::new()),
-            }),
+            shared: Arc::new(Shared::new(Config::default())),
         }
     }
 
@@ -263,12 +90,16 @@ impl McpLayer {
         self
     }
 
+    fn session_config(self, f: impl FnOnce(&mut SessionConfig)) -> Self {
+        self.config(|c| f(Arc::make_mut(&mut c.session)))
+    }
+
     /// The registry of this layer's sessions. Every service the layer builds shares it, and so
     /// do clones of the layer, even one configured further after cloning (each session keeps
     /// the settings of the layer that created it; `max_sessions` counts all of them).
     #[must_use]
     pub fn sessions(&self) -> Sessions {
-        Sessions::new(self.shared.store.clone())
+        Sessions::new(self.shared.registry.clone())
     }
 
     /// Largest accepted request body, in bytes (default 4 MiB); larger ones get 413.
@@ -276,16 +107,16 @@ impl McpLayer {
         self.config(|c| c.max_body_bytes = limit)
     }
 
-    /// Interval of `:` keep-alive comments on silent SSE streams (default 15 s); `None` turns
-    /// them off.
+    /// Interval of `:` keep-alive comments on silent SSE streams (default 15 s); `None`, or a
+    /// zero interval, turns them off.
     pub fn keep_alive(self, interval: Option<Duration>) -> Self {
-        self.config(|c| c.keep_alive = interval.filter(|d| !d.is_zero()))
+        self.session_config(|c| c.keep_alive = interval.filter(|d| !d.is_zero()))
     }
 
     /// How long a session may stay idle, with no request in flight and no open stream, before
     /// it ends (default 30 min). `Duration::MAX` keeps sessions until they are deleted.
     pub fn session_idle_timeout(self, timeout: Duration) -> Self {
-        self.config(|c| c.session_idle_timeout = timeout)
+        self.session_config(|c| c.session_idle_timeout = timeout)
     }
 
     /// Most sessions alive at once (default 10,000). An `initialize` beyond it gets 503 with
@@ -347,17 +178,13 @@ impl McpLayer {
     }
 
     /// The protocol revisions served (default: all of [`ProtocolVersion::ALL`]). A request
-    /// naming another one in `MCP-Protocol-Version` gets 400.
-    ///
-    /// # Panics
-    ///
-    /// Panics if `versions` is empty: such a server could answer nothing.
+    /// naming another one in `MCP-Protocol-Version` gets 400. An empty list would answer
+    /// nothing, so it leaves the setting as it was.
     pub fn protocol_versions(self, versions: impl IntoIterator<Item = ProtocolVersion>) -> Self {
         let mut list: Vec<ProtocolVersion> = versions.into_iter().collect();
-        assert!(
-            !list.is_empty(),
-            "McpLayer::protocol_versions needs at least one version"
-        );
+        if list.is_empty() {
+            return self;
+        }
         list.sort();
         list.dedup();
         self.config(|c| c.versions = list)
@@ -369,70 +196,67 @@ impl McpLayer {
         self.config(|c| c.stateless = on)
     }
 
-    /// Events one SSE connection may hold for a slow reader (default 64). A connection whose
-    /// reader falls further behind is closed rather than buffered without bound.
-    ///
-    /// # Panics
-    ///
-    /// Panics if `events` is zero.
+    /// Events one SSE connection may hold for a slow reader (default 64; 0 is taken as 1). A
+    /// connection whose reader falls further behind is closed rather than buffered without
+    /// bound.
     pub fn stream_capacity(self, events: usize) -> Self {
-        assert!(events > 0, "McpLayer::stream_capacity must be at least 1");
-        self.config(|c| c.stream_capacity = events)
+        self.session_config(|c| c.stream_capacity = events.max(1))
     }
 
     /// Unrelated messages (see [`Session::notify`](crate::Session::notify)) a session keeps
     /// while it has no open stream (default 128); beyond that they are dropped.
     pub fn max_queued_events(self, events: usize) -> Self {
-        self.config(|c| c.max_queued_events = events)
+        self.session_config(|c| c.max_queued_events = events)
     }
 }
 
 impl McpLayer {
     /// Where every session-era SSE event is recorded for replay after a lost connection
-    /// (default: a [`MemoryEventStore`] with its default bounds).
+    /// (default: a [`MemoryEventStore`](crate::session::MemoryEventStore) with its default bounds).
     pub fn event_store(self, store: impl EventStore) -> Self {
         let store: Arc<dyn EventStore> = Arc::new(store);
-        self.config(|c| c.event_store = store)
+        self.session_config(|c| c.event_store = store)
     }
 
     /// The `retry:` hint sent before the server closes a connection on purpose, and in priming
     /// events (default 1 s).
     pub fn retry_interval(self, interval: Duration) -> Self {
-        self.config(|c| c.retry_interval = interval)
+        self.session_config(|c| c.retry_interval = interval)
     }
 
     /// When to close SSE connections early so long calls become polls (default
     /// [`PollingPolicy::Off`]).
     pub fn polling(self, policy: PollingPolicy) -> Self {
-        self.config(|c| c.polling = policy)
+        self.session_config(|c| c.polling = policy)
     }
 
     /// Cancels a request whose SSE connection vanished and was not resumed within `grace`
     /// (default off: before protocol 2026-07-28 a disconnect is not a cancellation).
     pub fn disconnect_grace(self, grace: Option<Duration>) -> Self {
-        self.config(|c| c.disconnect_grace = grace)
+        self.session_config(|c| c.disconnect_grace = grace)
     }
 
     /// How long a request to the client (sampling, elicitation, roots) waits for its answer by
     /// default (60 s); per call, see [`RequestOptions`](crate::session::RequestOptions).
     pub fn client_request_timeout(self, timeout: Duration) -> Self {
-        self.config(|c| c.client_request_timeout = timeout)
+        self.session_config(|c| c.client_request_timeout = timeout)
     }
 
     /// Requests to the client one session may have waiting (default 64).
     pub fn max_pending_requests(self, max: usize) -> Self {
-        self.config(|c| c.max_pending_requests = max)
+        self.session_config(|c| c.max_pending_requests = max)
     }
 
-    /// Requests one session may have in flight (default 64); beyond it a POST gets 429.
+    /// Requests one session may have in flight (default 64; 0 is taken as 1); beyond it a POST
+    /// gets 429.
     pub fn max_in_flight(self, max: usize) -> Self {
-        self.config(|c| c.max_in_flight = max.max(1))
+        self.session_config(|c| c.max_in_flight = max.max(1))
     }
 
     /// How long a new session has to send `notifications/initialized` before it is ended
     /// (default 60 s).
     pub fn initialize_timeout(self, timeout: Duration) -> Self {
-        self.config(|c| c.initialize_timeout = timeout)
+        self.session_config(|c| c.initialize_timeout = timeout)
     }
 
     /// Runs `hook` for every session opened (after its `initialize` succeeded).
@@ -447,7 +271,7 @@ impl McpLayer {
         hook: impl Fn(&SessionId, CloseReason) + Send + Sync + 'static,
     ) -> Self {
         let hook: CloseHook = Arc::new(hook);
-        self.config(|c| c.on_session_closed = Some(hook))
+        self.session_config(|c| c.on_session_closed = Some(hook))
     }
 
     /// Binds each session to the principal `extract` reads from the `initialize` request (for

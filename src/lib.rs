@@ -62,18 +62,19 @@ mod time;
 pub use body::McpBody;
 pub use error::{BoxError, Rejection, RejectionKind};
 pub use handler::{LogLevel, McpRequest, McpResponse, RequestContext};
-pub use layer::{
-    McpLayer, PollingPolicy, ResponseMode, DEFAULT_CLIENT_REQUEST_TIMEOUT,
-    DEFAULT_INITIALIZE_TIMEOUT, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_MAX_QUEUED_EVENTS, DEFAULT_MAX_SESSIONS,
-    DEFAULT_RETRY_INTERVAL, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SSE_AFTER,
-    DEFAULT_STREAM_CAPACITY,
-};
+pub use jsonrpc::{ErrorObject, RequestId};
+pub use layer::McpLayer;
 pub use protocol::ProtocolVersion;
-pub use service::{McpService, ResponseFuture};
+pub use service::{
+    McpService, ResponseFuture, ResponseMode, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS,
+    DEFAULT_SSE_AFTER,
+};
 pub use session::{
-    BroadcastReport, ClientRequestError, CloseReason, Delivery, Session, SessionId, Sessions,
-    ShutdownReport,
+    BroadcastReport, ClientRequestError, CloseReason, Delivery, PollingPolicy, Session, SessionId,
+    Sessions, ShutdownReport, DEFAULT_CLIENT_REQUEST_TIMEOUT, DEFAULT_INITIALIZE_TIMEOUT,
+    DEFAULT_KEEP_ALIVE, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_REQUESTS,
+    DEFAULT_MAX_QUEUED_EVENTS, DEFAULT_RETRY_INTERVAL, DEFAULT_SESSION_IDLE_TIMEOUT,
+    DEFAULT_STREAM_CAPACITY,
 };
 
 #[cfg(feature = "client")]

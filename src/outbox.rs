@@ -9,14 +9,14 @@ use tokio::sync::Notify;
 
 use crate::jsonrpc::RequestId;
 use crate::protocol::ProtocolVersion;
-use crate::session::{Delivery, SessionInner};
+use crate::session::{Delivery, LiveSession};
 use crate::sse::{channel, message_event, SseBody, SseSender, TrySendError};
 
 /// The related-message channel of one request (or of one batch).
 pub(crate) struct Outbox {
     state: Mutex<State>,
     wake: Notify,
-    session: Option<Arc<SessionInner>>,
+    session: Option<Arc<LiveSession>>,
     /// The request a session stream answers, so `notifications/cancelled` and
     /// `disconnect_grace` can find its handler.
     request: Option<RequestId>,
@@ -42,20 +42,20 @@ enum State {
 
 impl Outbox {
     pub(crate) fn buffered(
-        session: Option<Arc<SessionInner>>,
+        session: Option<Arc<LiveSession>>,
         request: Option<RequestId>,
         version: ProtocolVersion,
     ) -> Arc<Self> {
         Self::with_state(State::Buffered(Vec::new()), session, request, version)
     }
 
-    pub(crate) fn detached(session: Option<Arc<SessionInner>>) -> Arc<Self> {
+    pub(crate) fn detached(session: Option<Arc<LiveSession>>) -> Arc<Self> {
         Self::with_state(State::Detached, session, None, ProtocolVersion::ASSUMED)
     }
 
     fn with_state(
         state: State,
-        session: Option<Arc<SessionInner>>,
+        session: Option<Arc<LiveSession>>,
         request: Option<RequestId>,
         version: ProtocolVersion,
     ) -> Arc<Self> {
@@ -74,7 +74,7 @@ impl Outbox {
     }
 
     /// The session this request belongs to.
-    pub(crate) fn session(&self) -> Option<&Arc<SessionInner>> {
+    pub(crate) fn session(&self) -> Option<&Arc<LiveSession>> {
         self.session.as_ref()
     }
 

@@ -1,4 +1,4 @@
-//! `ResponseFuture`: a ready-made rejection, or the POST pipeline.
+//! `ResponseFuture`: a response decided from the head, or a route that must wait.
 
 use std::convert::Infallible;
 use std::fmt;

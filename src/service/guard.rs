@@ -1,31 +1,26 @@
-//! Header checks that come before any body is read: Host/Origin, Accept, Content-Type,
-//! `Mcp-Session-Id` syntax and `MCP-Protocol-Version`.
+//! Header checks, made on the request head before any body is read: Host/Origin, Accept,
+//! Content-Type, `Mcp-Session-Id` syntax and `MCP-Protocol-Version`.
 
 use http::header::{ACCEPT, CONTENT_TYPE, HOST, ORIGIN};
 use http::request::Parts;
 use http::HeaderMap;
 
+use super::config::{Allow, Config};
 use crate::error::{Rejection, RejectionKind};
-use crate::layer::Shared;
-use crate::layer::{Allow, Config};
 use crate::protocol::{ProtocolVersion, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
-use crate::session::{is_visible_ascii, Lookup, SessionInner};
-use std::sync::Arc;
+use crate::session::is_visible_ascii;
 
 const LOOPBACK: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
 /// 403 for a `Host` or `Origin` that is not allowed (the DNS-rebinding defence).
-pub(crate) fn host_and_origin(
-    config: &Config,
-    parts: &http::Request<impl Sized>,
-) -> Result<(), Rejection> {
+pub(crate) fn host_and_origin(config: &Config, parts: &Parts) -> Result<(), Rejection> {
     let host = parts
-        .uri()
+        .uri
         .authority()
         .map(|a| a.as_str())
-        .or_else(|| parts.headers().get(HOST).and_then(|h| h.to_str().ok()));
+        .or_else(|| parts.headers.get(HOST).and_then(|h| h.to_str().ok()));
     // A non-UTF-8 Host header is refused as well: it cannot be on any list.
-    let host_is_bad_bytes = host.is_none() && parts.headers().contains_key(HOST);
+    let host_is_bad_bytes = host.is_none() && parts.headers.contains_key(HOST);
     if host_is_bad_bytes || host.is_some_and(|h| !host_allowed(&config.hosts, h)) {
         let shown = host.unwrap_or("(not UTF-8)");
         return Err(Rejection::new(
@@ -36,7 +31,7 @@ pub(crate) fn host_and_origin(
             ),
         ));
     }
-    if let Some(origin) = parts.headers().get(ORIGIN) {
+    if let Some(origin) = parts.headers.get(ORIGIN) {
         let text = origin.to_str().unwrap_or("");
         if !origin_allowed(&config.origins, text) {
             return Err(Rejection::new(
@@ -190,63 +185,6 @@ pub(crate) fn version_header(
             ),
         )),
     }
-}
-
-/// The live session a GET or DELETE names: 400 without a valid header, 404 when unknown.
-pub(crate) fn require_session(
-    shared: &Shared,
-    parts: &Parts,
-) -> Result<(Arc<SessionInner>, Option<ProtocolVersion>), Rejection> {
-    let version = version_header(&shared.config, parts)?;
-    let Some(id) = session_header(parts)? else {
-        return Err(Rejection::new(
-            RejectionKind::SessionRequired,
-            "Mcp-Session-Id header is required; initialize a session with a POST first",
-        ));
-    };
-    let session = live_session(shared, parts, id)?;
-    session.touch();
-    Ok((session, version))
-}
-
-/// The live session `id` names, if this request may use it: 404 otherwise.
-pub(crate) fn live_session(
-    shared: &Shared,
-    parts: &Parts,
-    id: &[u8],
-) -> Result<Arc<SessionInner>, Rejection> {
-    match shared.store.lookup(id) {
-        Lookup::Live(session) if principal_matches(&shared.config, parts, &session) => Ok(session),
-        Lookup::Live(_) | Lookup::NotFound => Err(session_not_found()),
-    }
-}
-
-/// The protocol version a request speaks: its header's, else its session's, else the version
-/// the specification says to assume.
-pub(crate) fn request_version(
-    header: Option<ProtocolVersion>,
-    session: Option<&SessionInner>,
-) -> ProtocolVersion {
-    header
-        .or_else(|| session.and_then(SessionInner::protocol_version))
-        .unwrap_or(ProtocolVersion::ASSUMED)
-}
-
-/// With sessions bound to principals: whether this request comes from the session's owner.
-/// Another principal is told the session does not exist.
-fn principal_matches(config: &Config, parts: &Parts, session: &SessionInner) -> bool {
-    match &config.principal {
-        Some(extract) => extract(parts) == session.principal,
-        None => true,
-    }
-}
-
-pub(crate) fn session_not_found() -> Rejection {
-    Rejection::new(
-        RejectionKind::SessionNotFound,
-        "session not found: it expired or was ended; start a new one with initialize, without \
-         Mcp-Session-Id",
-    )
 }
 
 #[cfg(test)]

@@ -1,10 +1,19 @@
-//! `McpService`: the guard → parse → session → dispatch → respond pipeline.
+//! `McpService`: reads each request's head once, decides its route (`route`), and hands it
+//! to the file that serves that route. Rejections decided from the head are answered at once,
+//! without reading the body or boxing a future.
 
+mod config;
 mod delete;
+mod dispatch;
 mod future;
-mod get;
 mod guard;
-mod post;
+mod in_session;
+mod initialize;
+mod read;
+mod response;
+mod route;
+mod stateless;
+mod stream;
 
 use std::convert::Infallible;
 use std::fmt;
@@ -12,20 +21,22 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Buf;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{Request, Response};
 use tower_service::Service;
 
+pub use config::{ResponseMode, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_SSE_AFTER};
 pub use future::ResponseFuture;
+
+pub(crate) use config::{Allow, Config, PrincipalFn, SessionHook, Shared};
 
 use crate::body::McpBody;
 use crate::error::{BoxError, Rejection};
 use crate::handler::{McpRequest, McpResponse};
-use crate::layer::{McpLayer, Shared};
+use route::Route;
 
 /// An HTTP service speaking MCP's Streamable HTTP transport in front of an inner MCP handler.
 ///
-/// Built by [`McpLayer`]. It is cheap to clone (an `Arc` and a clone of the inner service), and
+/// Built by [`McpLayer`](crate::McpLayer). It is cheap to clone (an `Arc` and a clone of the inner service), and
 /// `Send + Sync + 'static` when the handler is, so it mounts anywhere tower services do:
 /// `axum::Router::route_service`, hyper-util's `TowerToHyperService`, or next to warp filters.
 ///
@@ -71,9 +82,9 @@ pub struct McpService<S> {
 }
 
 impl<S> McpService<S> {
-    /// Wraps `inner` with the default [`McpLayer`] configuration.
+    /// Wraps `inner` with the default [`McpLayer`](crate::McpLayer) configuration.
     pub fn new(inner: S) -> Self {
-        tower_layer::Layer::layer(&McpLayer::new(), inner)
+        Self::from_shared(inner, Arc::new(Shared::new(Config::default())))
     }
 
     pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
@@ -132,60 +143,72 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> ResponseFuture {
-        let config = &self.shared.config;
-        if let Err(rejection) = guard::host_and_origin(config, &req) {
-            return ResponseFuture::ready(rejection.into_response());
-        }
-        let allow = if config.stateless {
-            "POST"
-        } else {
-            "GET, POST, DELETE"
-        };
-        match *req.method() {
-            Method::POST => ResponseFuture::pipeline(post::serve(self.inner.clone(), self.shared.clone(), req)),
-            Method::GET | Method::DELETE if config.stateless => {
-                ResponseFuture::ready(Rejection::into_response(Rejection::method_not_allowed(
-                    allow,
-                    "this server is stateless: it offers no GET stream and no sessions to delete; use POST",
-                )))
-            }
-            Method::GET => {
-                let (parts, _body) = req.into_parts();
-                ResponseFuture::ready(get::open_stream(&self.shared, &parts).unwrap_or_else(Rejection::into_response))
-            }
-            Method::DELETE => {
-                let (parts, _body) = req.into_parts();
-                ResponseFuture::ready(delete::end_session(&self.shared, &parts).unwrap_or_else(Rejection::into_response))
-            }
-            _ => ResponseFuture::ready(Rejection::into_response(Rejection::method_not_allowed(
-                allow,
-                format!("method {} is not allowed on the MCP endpoint; use {allow}", req.method()),
-            ))),
+        let (parts, body) = req.into_parts();
+        let route = route::decide(&self.shared, &parts);
+        match route {
+            Route::Reject(rejection) => ResponseFuture::ready(rejection.into_response()),
+            Route::Stream { session, version } => ResponseFuture::ready(
+                stream::open(&parts, &session, version).unwrap_or_else(Rejection::into_response),
+            ),
+            Route::Delete { session } => match delete::end_session(&self.shared, &session) {
+                Ok(res) => ResponseFuture::ready(res),
+                Err(later) => ResponseFuture::pipeline(later.finish(session)),
+            },
+            route => ResponseFuture::pipeline(serve(
+                self.inner.clone(),
+                self.shared.clone(),
+                route,
+                parts,
+                body,
+            )),
         }
     }
 }
 
-/// A `200` SSE response with the headers every stream carries.
-pub(crate) fn sse_response(body: crate::sse::SseBody) -> Response<McpBody> {
-    let mut res = Response::new(McpBody::sse(body));
-    let headers = res.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    res
-}
-
-/// A `200` JSON response.
-pub(crate) fn json_response(json: Vec<u8>) -> Response<McpBody> {
-    let mut res = Response::new(McpBody::json(json));
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res
-}
-
-/// `202 Accepted` with no body.
-pub(crate) fn accepted() -> Response<McpBody> {
-    let mut res = Response::new(McpBody::empty());
-    *res.status_mut() = StatusCode::ACCEPTED;
-    res
+/// Serves a route that must wait: for the body (every POST route), or for the session store.
+async fn serve<S, B>(
+    inner: S,
+    shared: Arc<Shared>,
+    route: Route,
+    parts: http::request::Parts,
+    body: B,
+) -> Response<McpBody>
+where
+    S: Service<McpRequest, Response = McpResponse> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Buf + Send,
+    B::Error: Into<BoxError>,
+{
+    let mut route = route;
+    loop {
+        return match route {
+            Route::Confirm { touch, then } => {
+                route = match touch.await {
+                    Ok(true) => *then,
+                    Ok(false) => Route::Reject(route::session_not_found()),
+                    Err(e) => Route::Reject(route::store_unavailable(&e)),
+                };
+                continue;
+            }
+            Route::Initialize { version } => {
+                initialize::serve(inner, shared, parts, body, version).await
+            }
+            Route::InSession { session, version } => {
+                in_session::serve(inner, shared, parts, body, session, version).await
+            }
+            Route::Stateless { version } => {
+                stateless::serve(inner, shared, parts, body, version).await
+            }
+            Route::Stream { session, version } => {
+                stream::open(&parts, &session, version).unwrap_or_else(Rejection::into_response)
+            }
+            Route::Delete { session } => match delete::end_session(&shared, &session) {
+                Ok(res) => res,
+                Err(later) => later.finish(session).await,
+            },
+            Route::Reject(rejection) => rejection.into_response(),
+        };
+    }
 }

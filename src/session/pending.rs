@@ -6,35 +6,38 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use slab::Slab;
 use tokio::sync::{oneshot, Notify};
-use tokio::time::Instant;
 
-use super::{Delivery, SessionInner};
-use crate::jsonrpc::{outgoing_bytes, ErrorObject, RequestId};
+use crate::jsonrpc::ErrorObject;
 
 /// Ids are `generation << 16 | slot`, so a reused slot never answers to an old id.
 const SLOT_BITS: u32 = 16;
 /// Hard cap on slots, whatever the configuration says (the slot must fit in `SLOT_BITS`).
 const MAX_SLOTS: usize = 1 << SLOT_BITS;
 
-type Answer = Result<Value, ErrorObject>;
+/// The client's answer to one request: its result or its error.
+pub(crate) type Answer = Result<Value, ErrorObject>;
 
 #[derive(Default)]
-pub(super) struct Pending {
+pub(crate) struct Pending {
     slots: Slab<Waiting>,
     generation: u32,
 }
 
-struct Waiting {
+pub(crate) struct Waiting {
     generation: u32,
-    tx: oneshot::Sender<Answer>,
-    progress: Arc<Notify>,
+    pub(crate) tx: oneshot::Sender<Answer>,
+    pub(crate) progress: Arc<Notify>,
 }
 
 impl Pending {
-    fn insert(&mut self, max: usize) -> Option<(i64, oneshot::Receiver<Answer>, Arc<Notify>)> {
+    /// A new waiting request, with its id, if fewer than `max` wait.
+    pub(crate) fn insert(
+        &mut self,
+        max: usize,
+    ) -> Option<(i64, oneshot::Receiver<Answer>, Arc<Notify>)> {
         if self.slots.len() >= max.min(MAX_SLOTS) {
             return None;
         }
@@ -50,12 +53,14 @@ impl Pending {
         Some((id, rx, progress))
     }
 
-    fn take(&mut self, id: i64) -> Option<Waiting> {
+    /// Removes the waiting request `id`.
+    pub(crate) fn take(&mut self, id: i64) -> Option<Waiting> {
         let slot = self.slot_of(id)?;
         Some(self.slots.remove(slot))
     }
 
-    fn get(&self, id: i64) -> Option<&Waiting> {
+    /// The waiting request `id`.
+    pub(crate) fn get(&self, id: i64) -> Option<&Waiting> {
         self.slots.get(self.slot_of(id)?)
     }
 
@@ -72,7 +77,7 @@ impl Pending {
 
     /// Fails every waiting request (the session is closing): each waiter sees
     /// [`ClientRequestError::SessionClosed`]. Returns how many there were.
-    pub(super) fn fail_all(&mut self) -> usize {
+    pub(crate) fn fail_all(&mut self) -> usize {
         let n = self.slots.len();
         // Dropping the senders wakes every receiver with an error.
         self.slots.clear();
@@ -95,8 +100,8 @@ impl Pending {
 #[derive(Debug, Clone, Copy, Default)]
 #[must_use]
 pub struct RequestOptions {
-    timeout: Option<Duration>,
-    max_total: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) max_total: Option<Duration>,
 }
 
 impl RequestOptions {
@@ -165,148 +170,11 @@ impl fmt::Display for ClientRequestError {
 impl std::error::Error for ClientRequestError {}
 
 /// The capability a server→client method needs, if any.
-fn required_capability(method: &str) -> Option<&'static str> {
+pub(crate) fn required_capability(method: &str) -> Option<&'static str> {
     match method {
         "sampling/createMessage" => Some("sampling"),
         "elicitation/create" => Some("elicitation"),
         "roots/list" => Some("roots"),
         _ => None,
-    }
-}
-
-/// Removes the waiting entry and tells the client to stop, unless the answer came.
-struct CancelOnDrop<'a> {
-    session: &'a SessionInner,
-    id: i64,
-    send: &'a (dyn Fn(&[u8]) -> Delivery + Send + Sync),
-    armed: bool,
-}
-
-impl Drop for CancelOnDrop<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let removed = self.session.state().pending.take(self.id).is_some();
-        if removed {
-            let params =
-                json!({ "requestId": self.id, "reason": "the server no longer needs the answer" });
-            (self.send)(&outgoing_bytes(
-                None,
-                "notifications/cancelled",
-                Some(&params),
-            ));
-        }
-    }
-}
-
-impl SessionInner {
-    /// Sends `method` to the client through `send` and waits for its answer.
-    pub(crate) async fn request_client(
-        &self,
-        method: &str,
-        params: Option<Value>,
-        options: RequestOptions,
-        send: &(dyn Fn(&[u8]) -> Delivery + Send + Sync),
-    ) -> Result<Value, ClientRequestError> {
-        if let Some(capability) = required_capability(method) {
-            let declared = self
-                .state()
-                .client_capabilities
-                .as_ref()
-                .and_then(|c| c.get(capability))
-                .is_some_and(|c| !c.is_null());
-            if !declared {
-                return Err(ClientRequestError::CapabilityMissing {
-                    method: method.to_owned(),
-                    capability,
-                });
-            }
-        }
-        if self.is_closed() {
-            return Err(ClientRequestError::SessionClosed);
-        }
-        let (id, rx, progress) = self
-            .state()
-            .pending
-            .insert(self.config.max_pending_requests)
-            .ok_or(ClientRequestError::TooManyPending)?;
-        let mut params = params.unwrap_or_else(|| json!({}));
-        if options.max_total.is_some() {
-            if let Some(obj) = params.as_object_mut() {
-                let meta = obj.entry("_meta").or_insert_with(|| json!({}));
-                if let Some(meta) = meta.as_object_mut() {
-                    meta.insert("progressToken".into(), json!(id));
-                }
-            }
-        }
-        let mut guard = CancelOnDrop {
-            session: self,
-            id,
-            send,
-            armed: true,
-        };
-        let request = outgoing_bytes(Some(&RequestId::Number(id)), method, Some(&params));
-        if send(&request) == Delivery::Dropped {
-            guard.armed = false;
-            self.state().pending.take(id);
-            return Err(if self.is_closed() {
-                ClientRequestError::SessionClosed
-            } else {
-                ClientRequestError::Undeliverable
-            });
-        }
-
-        let timeout = options
-            .timeout
-            .unwrap_or(self.config.client_request_timeout);
-        let start = Instant::now();
-        let hard_stop = options
-            .max_total
-            .map(|max| crate::time::deadline(start, max));
-        let mut deadline = crate::time::deadline(start, timeout);
-        let mut rx = rx;
-        loop {
-            let cap = hard_stop.map_or(deadline, |h| deadline.min(h));
-            tokio::select! {
-                answer = &mut rx => {
-                    guard.armed = false;
-                    return match answer {
-                        Ok(Ok(value)) => Ok(value),
-                        Ok(Err(error)) => Err(ClientRequestError::Client(error)),
-                        Err(_) => Err(ClientRequestError::SessionClosed),
-                    };
-                }
-                () = progress.notified(), if hard_stop.is_some() => {
-                    deadline = crate::time::deadline(Instant::now(), timeout);
-                }
-                () = tokio::time::sleep_until(cap) => {
-                    // The guard removes the entry and sends notifications/cancelled.
-                    drop(guard);
-                    return Err(ClientRequestError::Timeout(start.elapsed()));
-                }
-            }
-        }
-    }
-
-    /// The client answered request `id`. Returns false for an id nobody waits for.
-    pub(crate) fn complete_client_request(&self, id: &RequestId, answer: Answer) -> bool {
-        let RequestId::Number(n) = id else {
-            return false;
-        };
-        let waiting = self.state().pending.take(*n);
-        match waiting {
-            Some(w) => w.tx.send(answer).is_ok(),
-            None => false,
-        }
-    }
-
-    /// The client reported progress on one of our requests: restart its timeout.
-    pub(crate) fn client_progress(&self, token: &Value) {
-        if let Some(id) = token.as_i64() {
-            if let Some(w) = self.state().pending.get(id) {
-                w.progress.notify_one();
-            }
-        }
     }
 }

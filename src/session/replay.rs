@@ -10,10 +10,10 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::time::Instant;
+use std::time::Instant;
 
-use super::stream::StreamMap;
-use super::SessionId;
+use super::id::SessionId;
+use super::stream_map::StreamMap;
 
 /// Default number of events kept per stream.
 pub const DEFAULT_REPLAY_EVENTS: usize = 256;
@@ -53,7 +53,7 @@ pub trait EventStore: Send + Sync + 'static {
 /// use bytes::Bytes;
 /// use mcp_tower::session::{EventStore, Replay, SessionEventLog, SessionId};
 /// use mcp_tower::McpLayer;
-/// use tokio::time::Instant;
+/// use std::time::Instant;
 ///
 /// struct Kept {
 ///     /// The sequence number of the event this one replaced (0: none).
@@ -112,7 +112,8 @@ pub trait EventStore: Send + Sync + 'static {
 /// ```
 pub trait SessionEventLog: Send + 'static {
     /// Records event `seq` of `stream`: an encoded event without its `id:` line, produced `at`
-    /// (tokio's clock, read once per broadcast rather than once per session).
+    /// (read once per broadcast rather than once per session, from tokio's clock so that a paused
+    /// clock in tests moves it).
     fn record(&mut self, stream: u32, seq: u64, event: Bytes, at: Instant);
     /// The events of `stream` after `seq`, oldest first, each with its sequence number.
     fn replay(&self, stream: u32, after: u64) -> Replay;
@@ -259,7 +260,8 @@ impl SessionEventLog for MemoryLog {
         let Some(ring) = self.streams.get(&stream) else {
             return Replay::Unknown;
         };
-        let now = Instant::now();
+        // tokio's clock, so a paused clock in tests moves expiry too.
+        let now = tokio::time::Instant::now().into_std();
         let mut gap = after < ring.evicted_upto;
         let mut out = Vec::new();
         for (seq, at, event) in &ring.events {
@@ -296,7 +298,7 @@ mod tests {
     use super::*;
 
     fn log(store: MemoryEventStore) -> Box<dyn SessionEventLog> {
-        store.open(&super::super::IdParts::generate(0, 0).encode())
+        store.open(&super::super::id::IdParts::generate(0, 0).encode())
     }
 
     fn ev(n: u64) -> Bytes {
@@ -311,7 +313,7 @@ mod tests {
     fn evicts_by_count() {
         let mut log = log(MemoryEventStore::new().max_events(3));
         for seq in 1..=5 {
-            log.record(1, seq, ev(seq), Instant::now());
+            log.record(1, seq, ev(seq), tokio::time::Instant::now().into_std());
         }
         assert_eq!(log.replay(1, 2), Replay::Events(evs(&[3, 4, 5])));
         assert_eq!(log.replay(1, 1), Replay::Expired(evs(&[3, 4, 5])));
@@ -324,7 +326,7 @@ mod tests {
         // Each event is 7 bytes; 15 bytes hold two.
         let mut log = log(MemoryEventStore::new().max_bytes(15));
         for seq in 1..=4 {
-            log.record(1, seq, ev(seq), Instant::now());
+            log.record(1, seq, ev(seq), tokio::time::Instant::now().into_std());
         }
         assert_eq!(log.replay(1, 2), Replay::Events(evs(&[3, 4])));
         assert_eq!(log.replay(1, 1), Replay::Expired(evs(&[3, 4])));
@@ -333,15 +335,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn evicts_by_age() {
         let mut log = log(MemoryEventStore::new().max_age(Duration::from_secs(10)));
-        log.record(1, 1, ev(1), Instant::now());
+        log.record(1, 1, ev(1), tokio::time::Instant::now().into_std());
         tokio::time::advance(Duration::from_secs(6)).await;
-        log.record(1, 2, ev(2), Instant::now());
+        log.record(1, 2, ev(2), tokio::time::Instant::now().into_std());
         assert_eq!(log.replay(1, 0), Replay::Events(evs(&[1, 2])));
         tokio::time::advance(Duration::from_secs(6)).await;
         // Event 1 is now too old to replay, even before the next write evicts it.
         assert_eq!(log.replay(1, 0), Replay::Expired(evs(&[2])));
         assert_eq!(log.replay(1, 1), Replay::Events(evs(&[2])));
-        log.record(1, 3, ev(3), Instant::now());
+        log.record(1, 3, ev(3), tokio::time::Instant::now().into_std());
         assert_eq!(log.replay(1, 0), Replay::Expired(evs(&[2, 3])));
         log.forget(1);
         assert_eq!(log.replay(1, 2), Replay::Unknown);

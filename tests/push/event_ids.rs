@@ -214,9 +214,9 @@ async fn memory_store_keeps_the_standalone_stream_like_any_other() {
     assert_eq!(log.replay(0, 0), Replay::Unknown, "nothing recorded yet");
     for seq in [2, 3, 5] {
         // Sequence numbers need not be contiguous (priming events are not recorded).
-        log.record(0, seq, ev(seq), Instant::now());
+        log.record(0, seq, ev(seq), Instant::now().into_std());
     }
-    log.record(1, 1, ev(1), Instant::now());
+    log.record(1, 1, ev(1), Instant::now().into_std());
     assert_eq!(log.replay(0, 3), Replay::Events(evs(&[5])));
     assert_eq!(log.replay(0, 2), Replay::Events(evs(&[3, 5])));
     assert_eq!(log.replay(0, 0), Replay::Expired(evs(&[3, 5])));
@@ -235,7 +235,7 @@ async fn memory_store_evicts_by_count() {
         .max_events(3)
         .open(&some_session_id().await);
     for seq in 1..=5 {
-        log.record(7, seq, ev(seq), Instant::now());
+        log.record(7, seq, ev(seq), Instant::now().into_std());
     }
     assert_eq!(log.replay(7, 2), Replay::Events(evs(&[3, 4, 5])));
     assert_eq!(log.replay(7, 4), Replay::Events(evs(&[5])));
@@ -258,12 +258,17 @@ async fn memory_store_evicts_by_bytes() {
         .max_bytes(size * 2 + size / 2)
         .open(&some_session_id().await);
     for seq in 1..=4 {
-        log.record(1, seq, ev(seq), Instant::now());
+        log.record(1, seq, ev(seq), Instant::now().into_std());
     }
     assert_eq!(log.replay(1, 2), Replay::Events(evs(&[3, 4])));
     assert_eq!(log.replay(1, 1), Replay::Expired(evs(&[3, 4])));
     // One event larger than the whole budget leaves nothing replayable before it.
-    log.record(1, 5, Bytes::from(vec![b'x'; size * 3]), Instant::now());
+    log.record(
+        1,
+        5,
+        Bytes::from(vec![b'x'; size * 3]),
+        Instant::now().into_std(),
+    );
     assert_eq!(log.replay(1, 4), Replay::Expired(evs(&[])));
 }
 
@@ -272,9 +277,9 @@ async fn memory_store_evicts_by_age() {
     let mut log = MemoryEventStore::new()
         .max_age(Duration::from_secs(60))
         .open(&some_session_id().await);
-    log.record(1, 1, ev(1), Instant::now());
+    log.record(1, 1, ev(1), Instant::now().into_std());
     tokio::time::advance(Duration::from_secs(40)).await;
-    log.record(1, 2, ev(2), Instant::now());
+    log.record(1, 2, ev(2), Instant::now().into_std());
     assert_eq!(log.replay(1, 0), Replay::Events(evs(&[1, 2])));
     tokio::time::advance(Duration::from_secs(30)).await;
     assert_eq!(
@@ -297,7 +302,7 @@ async fn logs_of_different_sessions_are_separate() {
     let store = MemoryEventStore::new();
     let mut a = store.open(&some_session_id().await);
     let b = store.open(&some_session_id().await);
-    a.record(1, 1, ev(1), Instant::now());
+    a.record(1, 1, ev(1), Instant::now().into_std());
     assert_eq!(b.replay(1, 0), Replay::Unknown);
 }
 
@@ -317,7 +322,7 @@ impl EventStore for Counting {
 }
 
 impl SessionEventLog for CountingLog {
-    fn record(&mut self, stream: u32, seq: u64, event: Bytes, at: Instant) {
+    fn record(&mut self, stream: u32, seq: u64, event: Bytes, at: std::time::Instant) {
         self.1.fetch_add(1, Ordering::SeqCst);
         self.0.record(stream, seq, event, at);
     }

@@ -1,189 +1,38 @@
-//! POST: read and parse the body, find or create the session, dispatch each message, and answer
-//! with 202, a JSON document, or an SSE stream.
+//! Dispatch of a parsed POST: each message to the handler (on its own clone, abortable by
+//! `notifications/cancelled`), and the reply in the form the request needs: 202, a JSON
+//! document, or an SSE stream. Every POST route ends here.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
-use bytes::{Buf, Bytes};
 use futures_util::future::{AbortHandle, Abortable, FutureExt};
 use futures_util::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
-use http::header::CONTENT_LENGTH;
-use http::{HeaderValue, Request, Response};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http::Response;
 use serde_json::Value;
 use tower::ServiceExt;
 use tower_service::Service;
 
-use super::guard::{
-    accepts, content_type_is_json, live_session, request_version, session_header, version_header,
-};
-use super::{accepted, json_response, sse_response};
+use super::config::{ResponseMode, Shared};
+use super::read::reject;
+use super::response::{accepted, json_response, sse_response};
 use crate::body::McpBody;
 use crate::error::{BoxError, Rejection, RejectionKind};
 use crate::handler::{McpRequest, McpResponse, RequestContext};
-use crate::jsonrpc::{
-    self, code, parse_payload, ErrorObject, Incoming, ParseFailure, Payload, RequestId,
-};
-use crate::layer::{ResponseMode, Shared};
+use crate::jsonrpc::{self, code, ErrorObject, Incoming, Payload, RequestId};
 use crate::outbox::Outbox;
-use crate::protocol::{ProtocolVersion, MCP_SESSION_ID};
-use crate::session::{start_reaper, CloseReason, InFlight, SessionInner};
-
-/// Runs the whole POST pipeline; every failure becomes its rejection response.
-pub(crate) async fn serve<S, B>(inner: S, shared: Arc<Shared>, req: Request<B>) -> Response<McpBody>
-where
-    S: Service<McpRequest, Response = McpResponse> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-    B: http_body::Body + Send + 'static,
-    B::Data: Buf + Send,
-    B::Error: Into<BoxError>,
-{
-    match pipeline(inner, &shared, req).await {
-        Ok(res) | Err(res) => res,
-    }
-}
+use crate::protocol::ProtocolVersion;
+use crate::session::{InFlight, LiveSession, Session, StoreFuture};
 
 /// Everything one POST shares between its messages.
-struct Post<S> {
-    inner: S,
-    shared: Arc<Shared>,
-    head: Arc<http::request::Parts>,
-    version: ProtocolVersion,
-    session: Option<Arc<SessionInner>>,
+pub(crate) struct Post<S> {
+    pub(crate) inner: S,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) head: Arc<http::request::Parts>,
+    pub(crate) version: ProtocolVersion,
+    pub(crate) session: Option<Arc<LiveSession>>,
 }
-
-async fn pipeline<S, B>(
-    inner: S,
-    shared: &Arc<Shared>,
-    req: Request<B>,
-) -> Result<Response<McpBody>, Response<McpBody>>
-where
-    S: Service<McpRequest, Response = McpResponse> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-    B: http_body::Body + Send + 'static,
-    B::Data: Buf + Send,
-    B::Error: Into<BoxError>,
-{
-    let config = &shared.config;
-    let (parts, body) = req.into_parts();
-    let acc = accepts(&parts.headers);
-    if !(acc.json && acc.sse) {
-        return Err(reject(
-            RejectionKind::NotAcceptable,
-            "the Accept header must list both application/json and text/event-stream",
-        ));
-    }
-    if !content_type_is_json(&parts.headers) {
-        return Err(reject(
-            RejectionKind::UnsupportedMediaType,
-            "the Content-Type must be application/json",
-        ));
-    }
-    let header_version = version_header(config, &parts).map_err(Rejection::into_response)?;
-    // Look the session up before reading the body: an unknown one costs nothing more.
-    let session = if config.stateless {
-        None
-    } else {
-        match session_header(&parts).map_err(Rejection::into_response)? {
-            None => None,
-            Some(id) => Some(live_session(shared, &parts, id).map_err(Rejection::into_response)?),
-        }
-    };
-    let bytes = read_body(body, &parts.headers, config.max_body_bytes).await?;
-    let payload = parse_payload(&bytes).map_err(|failure| match failure {
-        ParseFailure::Syntax(msg) => reject(RejectionKind::ParseError, msg),
-        ParseFailure::Shape(msg) => reject(RejectionKind::InvalidMessage, msg),
-    })?;
-    drop(bytes);
-
-    let is_initialize = matches!(
-        &payload,
-        Payload::Single(Incoming::Request { method, .. }) if method == "initialize"
-    );
-    if let Some(session) = &session {
-        if is_initialize {
-            return Err(reject(
-                RejectionKind::AlreadyInitialized,
-                "this session is already initialized; to start a new one, send initialize \
-                 without Mcp-Session-Id",
-            ));
-        }
-        session.touch();
-    } else if !config.stateless && !is_initialize {
-        return Err(reject(
-            RejectionKind::SessionRequired,
-            "Mcp-Session-Id header is required; start a session by sending initialize first",
-        ));
-    }
-    let version = request_version(header_version, session.as_deref());
-
-    let post = Post {
-        inner,
-        shared: shared.clone(),
-        head: Arc::new(parts),
-        version,
-        session,
-    };
-    match payload {
-        Payload::Single(Incoming::Request { id, method, params }) if is_initialize => {
-            post.initialize(id, method, params).await
-        }
-        Payload::Single(Incoming::Request { id, method, params }) => {
-            Ok(post.request(id, method, params, None).await)
-        }
-        Payload::Single(other) => {
-            post.accept(other).await;
-            Ok(accepted())
-        }
-        Payload::Batch(items) => post.batch(items).await,
-    }
-}
-
-fn reject(
-    kind: RejectionKind,
-    message: impl Into<std::borrow::Cow<'static, str>>,
-) -> Response<McpBody> {
-    Rejection::new(kind, message).into_response()
-}
-
-/// Reads the body up to `limit` bytes: 413 beyond it (at once when `Content-Length` says so),
-/// 400 if the client fails mid-body. Memory grows with what arrives, not with what is declared.
-async fn read_body<B>(
-    body: B,
-    headers: &http::HeaderMap,
-    limit: usize,
-) -> Result<Bytes, Response<McpBody>>
-where
-    B: http_body::Body,
-    B::Error: Into<BoxError>,
-{
-    let too_large = || {
-        reject(
-            RejectionKind::PayloadTooLarge,
-            format!("the body is larger than this server's limit of {limit} bytes"),
-        )
-    };
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(reject(
-            RejectionKind::BodyRead,
-            format!("failed to read the request body: {e}"),
-        )),
-    }
-}
-
 /// Calls the handler on its own clone (ready, then call); a handler error becomes −32603.
 async fn call_handler<S>(inner: S, req: McpRequest) -> McpResponse
 where
@@ -214,7 +63,7 @@ where
 /// Keeps a handler call abortable by `notifications/cancelled` while it runs; unregisters it
 /// however the call ends, even when its future is dropped.
 struct Running {
-    session: Arc<SessionInner>,
+    session: Arc<LiveSession>,
     id: RequestId,
     token: u64,
 }
@@ -225,104 +74,41 @@ impl Drop for Running {
     }
 }
 
-/// Closes a session reserved by `initialize` unless the handler succeeded, even when the client
-/// goes away mid-call and the future is dropped.
-struct Reservation(Option<Arc<SessionInner>>);
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        if let Some(session) = self.0.take() {
-            session.close(CloseReason::Closed);
-        }
-    }
-}
-
 impl<S> Post<S>
 where
     S: Service<McpRequest, Response = McpResponse> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
-    fn context(&self, params: Option<&Value>, outbox: Option<Arc<Outbox>>) -> RequestContext {
+    pub(crate) fn context(
+        &self,
+        params: Option<&Value>,
+        outbox: Option<Arc<Outbox>>,
+    ) -> RequestContext {
         RequestContext::new(
             self.version,
-            self.session.as_ref().map(SessionInner::handle),
+            self.session.as_ref().map(Session::of),
             self.head.clone(),
             params,
             outbox,
         )
     }
 
-    /// `initialize`: opens a session when the handler's result is a success, with the version
-    /// that result names.
-    async fn initialize(
-        mut self,
-        id: RequestId,
-        method: String,
-        params: Option<Value>,
-    ) -> Result<Response<McpBody>, Response<McpBody>> {
-        let config = &self.shared.config;
-        let requested = protocol_version_in(params.as_ref()).filter(|v| config.supports(*v));
-        // Negotiation: echo a supported request, else offer our newest.
-        let negotiated = requested
-            .unwrap_or_else(|| *config.versions.last().unwrap_or(&ProtocolVersion::LATEST));
-        self.version = negotiated;
-        if config.stateless {
-            return Ok(self.request(id, method, params, None).await);
-        }
-        let store = self.shared.store.clone();
-        if store.draining.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(reject(
-                RejectionKind::TooManySessions,
-                "this server is shutting down and admits no new sessions; retry later",
-            ));
-        }
-        let principal = config
-            .principal
-            .as_ref()
-            .and_then(|extract| extract(&self.head));
-        let session_config = self.shared.config.clone();
-        let Some(session) = store.reserve(config.max_sessions, |parts| {
-            SessionInner::new(parts, &store, session_config, principal)
-        }) else {
-            return Err(reject(
-                RejectionKind::TooManySessions,
-                format!(
-                    "this server is at its limit of {} sessions; retry later",
-                    config.max_sessions
-                ),
-            ));
-        };
-        start_reaper(&store, config);
-        let capabilities = params.as_ref().and_then(|p| p.get("capabilities")).cloned();
-        let session_id = session.id.clone();
-        self.session = Some(session.clone());
-        let reservation = Reservation(Some(session.clone()));
-        let versions = config.versions.clone();
-        let on_done = move |res: &McpResponse| {
-            let mut reservation = reservation;
-            if let Ok(result) = res.outcome() {
-                let chosen = protocol_version_in(Some(result))
-                    .filter(|v| versions.contains(v))
-                    .unwrap_or(negotiated);
-                if let Some(session) = reservation.0.take() {
-                    session.open(chosen, capabilities);
-                }
+    /// Dispatches a payload that needs nothing route-specific: one request, one notification
+    /// or answer (202), or a batch.
+    pub(crate) async fn payload(self, payload: Payload) -> Response<McpBody> {
+        match payload {
+            Payload::Single(Incoming::Request { id, method, params }) => {
+                self.request(id, method, params, None).await
             }
-        };
-        let mut res = self
-            .request(id, method, params, Some(Box::new(on_done)))
-            .await;
-        // A JSON reply is complete: name the session only if it opened. An SSE reply's head goes
-        // out before the answer exists, so it names the session; should `initialize` then fail,
-        // the session is closed and the id gets 404.
-        let opened = session.protocol_version().is_some() && !session.is_closed();
-        if opened || res.body().is_sse() {
-            if let Ok(value) = HeaderValue::from_str(session_id.as_str()) {
-                res.headers_mut().insert(MCP_SESSION_ID, value);
+            Payload::Single(other) => {
+                self.accept(other).await;
+                accepted()
             }
+            Payload::Batch(items) => match self.batch(items).await {
+                Ok(res) | Err(res) => res,
+            },
         }
-        Ok(res)
     }
 
     /// Counts `count` requests in flight for the session (each request of a batch takes a
@@ -337,14 +123,14 @@ where
                 format!(
                     "this session may have {} requests in flight and this POST would take it \
                      past that ({count} more); wait for some to finish",
-                    self.shared.config.max_in_flight
+                    self.shared.config.session.max_in_flight
                 ),
             )
         })
     }
 
     /// One request: calls the handler and answers as JSON or SSE (see [`ResponseMode`]).
-    async fn request(
+    pub(crate) async fn request(
         self,
         id: RequestId,
         method: String,
@@ -352,6 +138,7 @@ where
         on_done: Option<OnDone>,
     ) -> Response<McpBody> {
         let config = self.shared.config.clone();
+        let session_config = config.session.clone();
         // The request counts as activity for its session until its answer is written.
         let in_flight = match self.begin(1) {
             Ok(in_flight) => in_flight,
@@ -385,16 +172,24 @@ where
             drop(registered);
             // Cancelled: no answer at all.
             let res = outcome.ok()?;
+            let mut res = res;
             if let Some(on_done) = on_done {
-                on_done(&res);
+                // `initialize` opens its session here: only once the store holds it does the
+                // client learn of it.
+                if let Err(e) = on_done(&res).await {
+                    res = McpResponse::error(ErrorObject::new(
+                        code::INTERNAL_ERROR,
+                        format!("the session could not be opened: {e}; retry initialize"),
+                    ));
+                }
             }
             Some(jsonrpc::response_bytes(&id, res.outcome()))
         };
         let mut call: Call = Box::pin(call);
         let reply = Reply {
             outbox,
-            capacity: config.stream_capacity,
-            keep_alive: config.keep_alive,
+            capacity: session_config.stream_capacity,
+            keep_alive: session_config.keep_alive,
         };
         match mode {
             ResponseMode::Json => match call.await {
@@ -423,11 +218,11 @@ where
 
     /// A notification or a client response, handled before the 202 goes out. The returned
     /// future owns what it needs, so it stays `Send` without `S: Sync`.
-    fn accept(&self, message: Incoming) -> impl Future<Output = ()> + Send + 'static {
+    pub(crate) fn accept(&self, message: Incoming) -> impl Future<Output = ()> + Send + 'static {
         let call = match message {
             Incoming::Notification { method, params } => {
                 if let Some(session) = &self.session {
-                    transport_notification(session, &method, params.as_ref());
+                    transport_notification(&self.shared, session, &method, params.as_ref());
                 }
                 let ctx = self.context(params.as_ref(), None);
                 let req = McpRequest::from_parts(None, method, params, ctx);
@@ -437,7 +232,7 @@ where
                 // An answer to a request the server sent. One nobody waits for (timed out,
                 // unknown, or from another session's id space) is dropped: still 202.
                 if let (Some(session), Some(id)) = (&self.session, id) {
-                    session.complete_client_request(&id, outcome);
+                    self.shared.registry.answer(session, &id, outcome);
                 }
                 None
             }
@@ -507,7 +302,7 @@ where
         });
         if streaming {
             let mut pending: FuturesUnordered<_> = calls.collect();
-            let body = outbox.stream(config.stream_capacity, config.keep_alive);
+            let body = outbox.stream(config.session.stream_capacity, config.session.keep_alive);
             tokio::spawn(async move {
                 let _in_flight = _in_flight;
                 while let Some(json) = pending.next().await {
@@ -531,8 +326,9 @@ where
     }
 }
 
-/// Runs once the handler answered (initialize opens its session there).
-type OnDone = Box<dyn FnOnce(&McpResponse) + Send>;
+/// Runs once the handler answered, before its answer is written (initialize opens its session
+/// there); an error replaces the answer.
+pub(crate) type OnDone = Box<dyn FnOnce(&McpResponse) -> StoreFuture<()> + Send>;
 
 /// A handler call that yields its answer, or `None` when the request was cancelled.
 type Call = Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>>;
@@ -599,19 +395,19 @@ fn finish(outbox: Arc<Outbox>, json: Vec<u8>) {
     }
 }
 
-/// The `protocolVersion` an `initialize` request or result names, if it is one we know.
-fn protocol_version_in(value: Option<&Value>) -> Option<ProtocolVersion> {
-    value?.get("protocolVersion")?.as_str()?.parse().ok()
-}
-
 /// What the transport itself does with a client notification, before the handler sees it.
-fn transport_notification(session: &SessionInner, method: &str, params: Option<&Value>) {
+fn transport_notification(
+    shared: &Shared,
+    session: &LiveSession,
+    method: &str,
+    params: Option<&Value>,
+) {
     let param = |name: &str| params.and_then(|p| p.get(name));
     match method {
         "notifications/initialized" => session.mark_initialized(),
         "notifications/cancelled" => {
             if let Some(id) = param("requestId").and_then(RequestId::from_value) {
-                session.cancel_running(&id);
+                shared.registry.cancel(session, &id);
             }
         }
         "notifications/progress" => {

@@ -1,0 +1,129 @@
+//! The transport's frozen configuration, and what the layer and its services share.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::protocol::ProtocolVersion;
+use crate::session::{Registry, Session, SessionConfig, SessionStore};
+
+/// Default request body limit: 4 MiB, as the official SDKs use.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Default cap on live sessions.
+pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+/// Default delay after which an adaptive reply turns into an SSE stream.
+pub const DEFAULT_SSE_AFTER: Duration = Duration::from_secs(1);
+
+/// How a request's reply is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ResponseMode {
+    /// Plain `application/json` when the handler finishes before it sends any related message;
+    /// an SSE stream as soon as it sends one, or once it runs longer than
+    /// [`McpLayer::sse_after`](crate::McpLayer::sse_after) (the stream's keep-alives then
+    /// protect the connection).
+    #[default]
+    Adaptive,
+    /// Always `application/json`. Related messages (progress, logs) cannot travel with the
+    /// reply: they go to the session's standalone GET stream, or nowhere without a session. A
+    /// request the client cancels gets no answer (the specification forbids one): its reply is
+    /// an event stream that ends at once, as JSON has no empty form.
+    Json,
+    /// Always an SSE stream.
+    Sse,
+}
+
+pub(crate) type SessionHook = Arc<dyn Fn(&Session) + Send + Sync>;
+pub(crate) type PrincipalFn = Arc<dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync>;
+
+/// Which `Host` or `Origin` values are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Allow {
+    /// `localhost`, `127.0.0.1` and `[::1]`, any port (any scheme for origins).
+    Loopback,
+    Any,
+    /// Exact values, compared case-insensitively (host entries without a port match any port).
+    List(Vec<String>),
+}
+
+/// The frozen configuration; see the setters of `McpLayer` for each field.
+#[derive(Clone)]
+pub(crate) struct Config {
+    /// What each session needs (streams, replay, polling, client requests, close hook).
+    pub(crate) session: Arc<SessionConfig>,
+    pub(crate) on_session_created: Option<SessionHook>,
+    pub(crate) principal: Option<PrincipalFn>,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) max_sessions: usize,
+    pub(crate) hosts: Allow,
+    pub(crate) origins: Allow,
+    pub(crate) response_mode: ResponseMode,
+    pub(crate) sse_after: Duration,
+    pub(crate) versions: Vec<ProtocolVersion>,
+    pub(crate) stateless: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            session: Arc::new(SessionConfig::default()),
+            on_session_created: None,
+            principal: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            hosts: Allow::Loopback,
+            origins: Allow::Loopback,
+            response_mode: ResponseMode::Adaptive,
+            sse_after: DEFAULT_SSE_AFTER,
+            versions: ProtocolVersion::ALL.to_vec(),
+            stateless: false,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_sessions", &self.max_sessions)
+            .field("hosts", &self.hosts)
+            .field("origins", &self.origins)
+            .field("response_mode", &self.response_mode)
+            .field("sse_after", &self.sse_after)
+            .field("versions", &self.versions)
+            .field("stateless", &self.stateless)
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    pub(crate) fn supports(&self, version: ProtocolVersion) -> bool {
+        self.versions.contains(&version)
+    }
+
+    pub(crate) fn supported_list(&self) -> String {
+        let names: Vec<&str> = self.versions.iter().map(|v| v.as_str()).collect();
+        names.join(", ")
+    }
+}
+
+/// What a layer and the services it builds share: the configuration, this node's session
+/// registry, and the store that holds session records (by default, the registry itself).
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) config: Arc<Config>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) store: Arc<dyn SessionStore>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Self {
+        let registry = Arc::new(Registry::new());
+        Self {
+            config: Arc::new(config),
+            store: registry.clone(),
+            registry,
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The route of a request, decided once from its head, synchronously: which era and
+//! transport serves it, with which session, or the rejection that answers it without reading
+//! the body. Adding a transport or an era means adding a route here and a file beside this one.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::Method;
+
+use super::config::{Config, Shared};
+use super::guard::{
+    accepts, content_type_is_json, host_and_origin, session_header, version_header,
+};
+use crate::error::{Rejection, RejectionKind};
+use crate::protocol::ProtocolVersion;
+use crate::session::{LiveSession, StoreFuture};
+
+/// How one request is served.
+pub(crate) enum Route {
+    /// A POST without a session, to a server with sessions: it must be `initialize`.
+    Initialize { version: Option<ProtocolVersion> },
+    /// A POST in an existing session.
+    InSession {
+        session: Arc<LiveSession>,
+        version: Option<ProtocolVersion>,
+    },
+    /// A POST to a server without sessions.
+    Stateless { version: Option<ProtocolVersion> },
+    /// A GET: open the session's standalone stream, or resume one of its streams.
+    Stream {
+        session: Arc<LiveSession>,
+        version: Option<ProtocolVersion>,
+    },
+    /// A DELETE: end the session.
+    Delete { session: Arc<LiveSession> },
+    /// The session store must confirm the session first (a shared store answering later);
+    /// then `then`.
+    Confirm {
+        touch: StoreFuture<bool>,
+        then: Box<Self>,
+    },
+    /// Refused from the head alone: answered without reading the body or boxing a future.
+    Reject(Rejection),
+}
+
+impl From<Rejection> for Route {
+    fn from(rejection: Rejection) -> Self {
+        Self::Reject(rejection)
+    }
+}
+
+/// Decides the route of a request from its head.
+pub(crate) fn decide(shared: &Shared, parts: &Parts) -> Route {
+    decide_or_reject(shared, parts).unwrap_or_else(Route::Reject)
+}
+
+fn decide_or_reject(shared: &Shared, parts: &Parts) -> Result<Route, Rejection> {
+    let config = &shared.config;
+    host_and_origin(config, parts)?;
+    let allow = if config.stateless {
+        "POST"
+    } else {
+        "GET, POST, DELETE"
+    };
+    match parts.method {
+        Method::POST => post(shared, parts),
+        Method::GET | Method::DELETE if config.stateless => Err(Rejection::method_not_allowed(
+            allow,
+            "this server is stateless: it offers no GET stream and no sessions to delete; use POST",
+        )),
+        Method::GET => {
+            if !accepts(&parts.headers).sse {
+                return Err(Rejection::new(
+                    RejectionKind::NotAcceptable,
+                    "GET opens an SSE stream: the Accept header must list text/event-stream",
+                ));
+            }
+            let version = version_header(config, parts)?;
+            let session = require_session(shared, parts)?;
+            Ok(confirm(shared, session, |session| Route::Stream {
+                session,
+                version,
+            }))
+        }
+        Method::DELETE => {
+            version_header(config, parts)?;
+            let session = require_session(shared, parts)?;
+            Ok(Route::Delete { session })
+        }
+        _ => Err(Rejection::method_not_allowed(
+            allow,
+            format!(
+                "method {} is not allowed on the MCP endpoint; use {allow}",
+                parts.method
+            ),
+        )),
+    }
+}
+
+/// A POST: its head must accept both reply forms and carry JSON.
+fn post(shared: &Shared, parts: &Parts) -> Result<Route, Rejection> {
+    let config = &shared.config;
+    let acc = accepts(&parts.headers);
+    if !(acc.json && acc.sse) {
+        return Err(Rejection::new(
+            RejectionKind::NotAcceptable,
+            "the Accept header must list both application/json and text/event-stream",
+        ));
+    }
+    if !content_type_is_json(&parts.headers) {
+        return Err(Rejection::new(
+            RejectionKind::UnsupportedMediaType,
+            "the Content-Type must be application/json",
+        ));
+    }
+    let version = version_header(config, parts)?;
+    if config.stateless {
+        return Ok(Route::Stateless { version });
+    }
+    // The session is looked up before the body is read: an unknown one costs nothing more.
+    match session_header(parts)? {
+        None => Ok(Route::Initialize { version }),
+        Some(id) => {
+            let session = live_session(shared, parts, id)?;
+            Ok(confirm(shared, session, |session| Route::InSession {
+                session,
+                version,
+            }))
+        }
+    }
+}
+
+/// The route `then` builds for `session`, once the store confirms the session still exists
+/// (and has refreshed its expiry). A store that answers at once costs no allocation.
+fn confirm(
+    shared: &Shared,
+    session: Arc<LiveSession>,
+    then: impl FnOnce(Arc<LiveSession>) -> Route,
+) -> Route {
+    match shared.store.touch(&session.id).into_ready() {
+        Ok(Ok(true)) => then(session),
+        Ok(Ok(false)) => Route::Reject(session_not_found()),
+        Ok(Err(e)) => Route::Reject(store_unavailable(&e)),
+        Err(touch) => Route::Confirm {
+            touch,
+            then: Box::new(then(session)),
+        },
+    }
+}
+
+/// The live session a GET or DELETE names: 400 without a valid header, 404 when unknown.
+fn require_session(shared: &Shared, parts: &Parts) -> Result<Arc<LiveSession>, Rejection> {
+    let Some(id) = session_header(parts)? else {
+        return Err(Rejection::new(
+            RejectionKind::SessionRequired,
+            "Mcp-Session-Id header is required; initialize a session with a POST first",
+        ));
+    };
+    live_session(shared, parts, id)
+}
+
+/// The live session `id` names, if this request may use it: 404 otherwise.
+fn live_session(shared: &Shared, parts: &Parts, id: &[u8]) -> Result<Arc<LiveSession>, Rejection> {
+    match shared.registry.lookup(id) {
+        Some(session) if principal_matches(&shared.config, parts, &session) => Ok(session),
+        _ => Err(session_not_found()),
+    }
+}
+
+/// With sessions bound to principals: whether this request comes from the session's owner.
+/// Another principal is told the session does not exist.
+fn principal_matches(config: &Config, parts: &Parts, session: &LiveSession) -> bool {
+    match &config.principal {
+        Some(extract) => extract(parts).as_deref() == session.principal(),
+        None => true,
+    }
+}
+
+/// The protocol version a request speaks: its header's, else its session's, else the version
+/// the specification says to assume.
+pub(crate) fn request_version(
+    header: Option<ProtocolVersion>,
+    session: Option<&LiveSession>,
+) -> ProtocolVersion {
+    header
+        .or_else(|| session.and_then(LiveSession::protocol_version))
+        .unwrap_or(ProtocolVersion::ASSUMED)
+}
+
+pub(crate) fn session_not_found() -> Rejection {
+    Rejection::new(
+        RejectionKind::SessionNotFound,
+        "session not found: it expired or was ended; start a new one with initialize, without \
+         Mcp-Session-Id",
+    )
+}
+
+pub(crate) fn store_unavailable(error: &crate::session::StoreError) -> Rejection {
+    Rejection::new(
+        RejectionKind::StoreUnavailable,
+        format!("{error}; retry shortly"),
+    )
+}

@@ -1,0 +1,56 @@
+//! The stateless route: a POST to a server configured without sessions. Nothing outlives the
+//! request: no session is created or required, and `initialize` is answered like any request.
+
+use std::sync::Arc;
+
+use bytes::Buf;
+use http::request::Parts;
+use http::Response;
+use tower_service::Service;
+
+use super::config::Shared;
+use super::dispatch::Post;
+use super::initialize::negotiate;
+use super::read;
+use super::route::request_version;
+use crate::body::McpBody;
+use crate::error::BoxError;
+use crate::handler::{McpRequest, McpResponse};
+use crate::jsonrpc::{Incoming, Payload};
+use crate::protocol::ProtocolVersion;
+
+pub(crate) async fn serve<S, B>(
+    inner: S,
+    shared: Arc<Shared>,
+    parts: Parts,
+    body: B,
+    header_version: Option<ProtocolVersion>,
+) -> Response<McpBody>
+where
+    S: Service<McpRequest, Response = McpResponse> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Buf + Send,
+    B::Error: Into<BoxError>,
+{
+    let payload = match read::payload(body, &parts.headers, shared.config.max_body_bytes).await {
+        Ok(payload) => payload,
+        Err(res) => return res,
+    };
+    let mut version = request_version(header_version, None);
+    if let Payload::Single(Incoming::Request { method, params, .. }) = &payload {
+        if method == "initialize" {
+            // Negotiated as in the session era, though no session follows.
+            version = negotiate(&shared, params.as_ref());
+        }
+    }
+    let post = Post {
+        inner,
+        shared,
+        head: Arc::new(parts),
+        version,
+        session: None,
+    };
+    post.payload(payload).await
+}

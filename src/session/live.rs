@@ -1,0 +1,612 @@
+//! [`LiveSession`]: what one node holds of a session it serves: the cached record, the open
+//! streams and their connections, running handler calls, requests waiting for the client's
+//! answer, the session's typed storage, and the counters that decide its idle expiry.
+//!
+//! None of this can leave the process; a cluster backend forwards operations on it to the
+//! node that holds it (see the registry).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::AbortHandle;
+use serde_json::{json, Value};
+// tokio's clock, so idle expiry and timeouts follow a paused clock in tests.
+use tokio::time::Instant;
+
+use super::config::SessionConfig;
+use super::delivery::{CloseReason, Delivery};
+use super::id::{random_bytes, IdParts, SessionId};
+use super::pending::{required_capability, Answer, ClientRequestError, Pending, RequestOptions};
+use super::record::SessionRecord;
+use super::slots::Slots;
+use super::stream::{retry_hint, Conn, Outgoing, ResumeError, Streams};
+use super::stream_map::STANDALONE;
+use crate::jsonrpc::{outgoing_bytes, RequestId};
+use crate::protocol::ProtocolVersion;
+use crate::sse::SseBody;
+use crate::time;
+
+/// The node-local state of one session.
+///
+/// `repr(C)`: what sending an event reads (the closed flag, the config, the lock and, inside
+/// it, the log and the standalone stream) is declared first, so it shares as few cache lines
+/// as possible. A broadcast visits every session, mostly cold in memory, and each line is a
+/// miss.
+#[repr(C)]
+pub(crate) struct LiveSession {
+    closed: AtomicBool,
+    pub(crate) config: Arc<SessionConfig>,
+    state: Mutex<State>,
+    pub(crate) id: SessionId,
+    parts: IdParts,
+    slots: Weak<Slots<Self>>,
+    /// Set once `initialize` succeeded; a reserved session has none yet.
+    record: OnceLock<Arc<SessionRecord>>,
+    opened_at: AtomicU64,
+    initialized: AtomicBool,
+    last_active: AtomicU64,
+    in_flight: AtomicUsize,
+    extensions: Mutex<http::Extensions>,
+}
+
+/// `repr(C)`: the streams (and their log) first (see [`LiveSession`]).
+#[repr(C)]
+struct State {
+    streams: Streams,
+    pending: Pending,
+    /// Handler calls that `notifications/cancelled` can abort, with a token so a finished call
+    /// never unregisters a newer one that reused its id.
+    running: HashMap<RequestId, (AbortHandle, u64)>,
+    next_token: u64,
+}
+
+impl LiveSession {
+    /// A reserved session in slot `parts` of `slots`, not visible to lookups until
+    /// [`open`](Self::open).
+    pub(crate) fn new(
+        parts: IdParts,
+        slots: &Arc<Slots<Self>>,
+        config: Arc<SessionConfig>,
+    ) -> Arc<Self> {
+        let now = slots.millis(Instant::now());
+        let id = parts.encode();
+        let log = config.event_store.open(&id);
+        Arc::new(Self {
+            id,
+            parts,
+            slots: Arc::downgrade(slots),
+            config,
+            record: OnceLock::new(),
+            opened_at: AtomicU64::new(now),
+            initialized: AtomicBool::new(false),
+            last_active: AtomicU64::new(now),
+            in_flight: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            state: Mutex::new(State {
+                streams: Streams::new(log, random_bytes()),
+                pending: Pending::default(),
+                running: HashMap::new(),
+                next_token: 0,
+            }),
+            extensions: Mutex::new(http::Extensions::new()),
+        })
+    }
+
+    /// The typed per-session storage.
+    pub(crate) fn extensions(&self) -> MutexGuard<'_, http::Extensions> {
+        // A panicking `update` closure leaves the map itself intact: poisoning is ignored.
+        self.extensions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every critical section finishes its edit before anything can panic, so the data
+        // behind a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The record, once `initialize` succeeded.
+    pub(crate) fn record(&self) -> Option<&Arc<SessionRecord>> {
+        self.record.get()
+    }
+
+    /// A record for this session as `initialize` negotiated it.
+    pub(crate) fn make_record(
+        &self,
+        principal: Option<String>,
+        protocol_version: ProtocolVersion,
+        client_capabilities: Option<Value>,
+        client_info: Option<Value>,
+    ) -> SessionRecord {
+        SessionRecord {
+            id: self.id.clone(),
+            principal,
+            protocol_version,
+            client_capabilities,
+            client_info,
+            created_at: std::time::SystemTime::now(),
+            event_tag: self.state().streams.tag(),
+        }
+    }
+
+    /// Makes the session visible to lookups once `initialize` succeeded, with its record.
+    pub(crate) fn open(&self, record: Arc<SessionRecord>) {
+        let _ = self.record.set(record);
+        if let Some(slots) = self.slots.upgrade() {
+            self.opened_at
+                .store(slots.millis(Instant::now()), Ordering::Relaxed);
+            slots.commit(&self.parts);
+        }
+    }
+
+    pub(crate) fn mark_initialized(&self) {
+        self.initialized.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn protocol_version(&self) -> Option<ProtocolVersion> {
+        self.record().map(|r| r.protocol_version)
+    }
+
+    /// The principal the session is bound to (none before it opened).
+    pub(crate) fn principal(&self) -> Option<&str> {
+        self.record()?.principal.as_deref()
+    }
+
+    pub(crate) fn touch(&self) {
+        if let Some(slots) = self.slots.upgrade() {
+            self.last_active
+                .store(slots.millis(Instant::now()), Ordering::Relaxed);
+        }
+    }
+
+    /// Counts `count` requests (a batch holds several) as in flight until the guard drops (an
+    /// in-flight request keeps the session from expiring); `None` when they would take the
+    /// session past its maximum.
+    pub(crate) fn begin_requests(self: &Arc<Self>, count: usize) -> Option<InFlight> {
+        let max = self.config.max_in_flight;
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                n.checked_add(count).filter(|total| *total <= max)
+            })
+            .ok()?;
+        Some(InFlight {
+            session: self.clone(),
+            count,
+        })
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_idle_since(&self, now: u64, idle: u64) -> bool {
+        self.in_flight() == 0
+            && now.saturating_sub(self.last_active.load(Ordering::Relaxed)) >= idle
+    }
+
+    pub(crate) fn missed_initialized(&self, now: u64, timeout: u64) -> bool {
+        !self.initialized.load(Ordering::Acquire)
+            && now.saturating_sub(self.opened_at.load(Ordering::Relaxed)) >= timeout
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Ends the session on this node: removes it from the registry, ends its streams, aborts
+    /// its running handlers, fails the requests it awaits from the client, and drops its state.
+    /// Returns false if it had already ended.
+    pub(crate) fn close(&self, reason: CloseReason) -> bool {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        // The registry's lock is never taken while holding the session's (a broadcast holds
+        // the registry's while it locks sessions).
+        if let Some(slots) = self.slots.upgrade() {
+            slots.remove(&self.parts);
+        }
+        let (streams, running) = {
+            let mut state = self.state();
+            state.pending.fail_all();
+            let streams = state.streams.take_all();
+            let running = std::mem::take(&mut state.running);
+            (streams, running)
+        };
+        // Outside the lock: dropping a connection's sender or aborting a task may run code that
+        // takes it again.
+        for (handle, _) in running.into_values() {
+            handle.abort();
+        }
+        drop(streams);
+        let extensions = std::mem::take(&mut *self.extensions());
+        drop(extensions);
+        if self.record().is_some() {
+            if let Some(hook) = &self.config.on_session_closed {
+                hook(&self.id, reason);
+            }
+        }
+        true
+    }
+
+    /// Fails every request waiting for the client's answer; how many there were.
+    pub(crate) fn fail_pending(&self) -> usize {
+        self.state().pending.fail_all()
+    }
+
+    /// Sends a message that is not tied to a request on the standalone stream (recorded and
+    /// written when the client opens one, if none is open).
+    pub(crate) fn send_unrelated(&self, json: &[u8]) -> Delivery {
+        self.send_on(
+            STANDALONE,
+            Outgoing::Json(json),
+            Instant::now(),
+            false,
+            true,
+        )
+    }
+
+    /// [`send_unrelated`](Self::send_unrelated) of an event encoded once for many sessions,
+    /// without an `id:` line, produced `at`.
+    pub(crate) fn send_unrelated_event(&self, event: &Bytes, at: Instant) -> Delivery {
+        self.send_on(STANDALONE, Outgoing::Shared(event), at, false, true)
+    }
+
+    fn send_on(
+        &self,
+        stream: u32,
+        message: Outgoing<'_>,
+        at: Instant,
+        last: bool,
+        create: bool,
+    ) -> Delivery {
+        if self.is_closed() {
+            return Delivery::Dropped;
+        }
+        self.state()
+            .streams
+            .send(&self.config, stream, message, at.into_std(), last, create)
+    }
+
+    /// Records and sends one message on `stream`; `last` marks the request's answer, after which
+    /// the stream ends. Never waits.
+    pub(crate) fn stream_send(&self, stream: u32, json: &[u8], last: bool) -> Delivery {
+        self.send_on(stream, Outgoing::Json(json), Instant::now(), last, false)
+    }
+
+    pub(crate) fn has_stream(&self) -> bool {
+        self.has_connection(STANDALONE)
+    }
+
+    /// Registers a running handler call so `notifications/cancelled` can abort it.
+    pub(crate) fn register_running(&self, id: RequestId, handle: AbortHandle) -> u64 {
+        let mut state = self.state();
+        state.next_token += 1;
+        let token = state.next_token;
+        state.running.insert(id, (handle, token));
+        token
+    }
+
+    pub(crate) fn finish_running(&self, id: &RequestId, token: u64) {
+        let mut state = self.state();
+        if state.running.get(id).is_some_and(|(_, t)| *t == token) {
+            state.running.remove(id);
+        }
+    }
+
+    /// Aborts the handler call for `id`, if it is still running.
+    pub(crate) fn cancel_running(&self, id: &RequestId) -> bool {
+        let handle = self.state().running.remove(id);
+        match handle {
+            Some((handle, _)) => {
+                handle.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// With `disconnect_grace`: cancels the request whose stream lost its connection unless the
+    /// client resumes it in time.
+    fn cancel_if_not_resumed(self: &Arc<Self>, stream: u32, request: RequestId, grace: Duration) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        runtime.spawn(async move {
+            tokio::time::sleep(grace).await;
+            let Some(session) = weak.upgrade() else {
+                return;
+            };
+            if !session.has_connection(stream) && session.cancel_running(&request) {
+                session.abandon_stream(stream);
+            }
+        });
+    }
+
+    /// For shutdown: asks every open connection to reconnect later, and closes it.
+    pub(crate) fn close_connections(&self) -> usize {
+        let streams = self.state().streams.numbers();
+        streams
+            .into_iter()
+            .filter(|s| self.close_connection(*s))
+            .count()
+    }
+
+    /// The hook each connection's body runs when dropped: forget the connection.
+    fn on_drop(self: &Arc<Self>) -> impl Fn(u32, u64) -> Box<dyn FnOnce() + Send + Sync> {
+        let weak = Arc::downgrade(self);
+        move |stream, conn| {
+            let weak = weak.clone();
+            Box::new(move || {
+                if let Some(session) = weak.upgrade() {
+                    session.detach(stream, conn);
+                }
+            })
+        }
+    }
+
+    /// Opens the SSE stream that answers one POST speaking `version`. `buffered` holds the
+    /// related messages the handler sent before the reply took its form.
+    pub(crate) fn open_request_stream(
+        self: &Arc<Self>,
+        request: Option<RequestId>,
+        buffered: Vec<Bytes>,
+        version: ProtocolVersion,
+    ) -> (u32, SseBody) {
+        let on_drop = self.on_drop();
+        let opened = self.state().streams.open_request_stream(
+            &self.config,
+            &on_drop,
+            request,
+            buffered,
+            version,
+        );
+        if self.config.polling == super::config::PollingPolicy::AfterPriming {
+            self.poll_close(opened.0);
+        }
+        opened
+    }
+
+    /// SEP-1699: closes the stream's connection (after what is queued, the priming event
+    /// included) without ending the stream, if its client speaks 2025-11-25 or later. Older
+    /// clients do not expect it, so their connections stay open: returns false.
+    pub(crate) fn poll_close(&self, stream: u32) -> bool {
+        let polls = self.state().streams.polls(stream);
+        polls && self.close_connection(stream)
+    }
+
+    /// Ends a stream without an answer (the request was cancelled).
+    pub(crate) fn abandon_stream(&self, stream: u32) {
+        let conn = self.state().streams.abandon(stream);
+        drop(conn);
+    }
+
+    /// Closes the stream's current connection without ending the stream (SEP-1699 polling):
+    /// the client reconnects after the `retry:` hint and resumes with `Last-Event-ID`.
+    pub(crate) fn close_connection(&self, stream: u32) -> bool {
+        let conn = self.state().streams.take_connection(stream);
+        match conn {
+            Some(conn) => {
+                conn.close(retry_hint(&self.config));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A connection's body was dropped: forget the connection if it is still the current one.
+    fn detach(self: &Arc<Self>, stream: u32, conn: u64) {
+        let (detached, request) = self.state().streams.detach(stream, conn);
+        drop(detached);
+        self.touch();
+        if let (Some(request), Some(grace)) = (request, self.config.disconnect_grace) {
+            self.cancel_if_not_resumed(stream, request, grace);
+        }
+    }
+
+    /// Whether any stream of the session has a live connection.
+    pub(crate) fn has_any_connection(&self) -> bool {
+        self.state().streams.has_any_connection()
+    }
+
+    /// Whether `stream` has a live connection.
+    pub(crate) fn has_connection(&self, stream: u32) -> bool {
+        self.state().streams.has_connection(stream)
+    }
+
+    /// Opens the standalone stream for a GET without `Last-Event-ID`; a newer connection takes
+    /// over from an older one, which is ended.
+    pub(crate) fn attach_standalone(self: &Arc<Self>, version: ProtocolVersion) -> SseBody {
+        let on_drop = self.on_drop();
+        let (body, older) = self
+            .state()
+            .streams
+            .attach_standalone(&self.config, &on_drop, version);
+        end_older(older);
+        body
+    }
+
+    /// Resumes a stream after `last_event_id` (see [`Streams::resume`]).
+    pub(crate) fn resume(
+        self: &Arc<Self>,
+        last_event_id: &[u8],
+        version: ProtocolVersion,
+    ) -> Result<SseBody, ResumeError> {
+        let on_drop = self.on_drop();
+        let resumed = self
+            .state()
+            .streams
+            .resume(&self.config, &on_drop, last_event_id, version);
+        let (body, older) = resumed?;
+        end_older(older);
+        Ok(body)
+    }
+}
+
+/// Ends a connection that a newer one took over from, outside the session's lock (dropping its
+/// body runs a hook that takes the lock).
+fn end_older(older: Option<Conn>) {
+    if let Some(older) = older {
+        older.close(Bytes::new());
+    }
+}
+
+/// Marks requests in flight for their session.
+pub(crate) struct InFlight {
+    session: Arc<LiveSession>,
+    count: usize,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.session.touch();
+        if self
+            .session
+            .in_flight
+            .fetch_sub(self.count, Ordering::AcqRel)
+            == self.count
+        {
+            if let Some(slots) = self.session.slots.upgrade() {
+                slots.idle.notify_waiters();
+            }
+        }
+    }
+}
+
+/// Removes the waiting entry and tells the client to stop, unless the answer came.
+struct CancelOnDrop<'a> {
+    session: &'a LiveSession,
+    id: i64,
+    send: &'a (dyn Fn(&[u8]) -> Delivery + Send + Sync),
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let removed = self.session.state().pending.take(self.id).is_some();
+        if removed {
+            let params =
+                json!({ "requestId": self.id, "reason": "the server no longer needs the answer" });
+            (self.send)(&outgoing_bytes(
+                None,
+                "notifications/cancelled",
+                Some(&params),
+            ));
+        }
+    }
+}
+
+impl LiveSession {
+    /// Sends `method` to the client through `send` and waits for its answer.
+    pub(crate) async fn request_client(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        options: RequestOptions,
+        send: &(dyn Fn(&[u8]) -> Delivery + Send + Sync),
+    ) -> Result<Value, ClientRequestError> {
+        if let Some(capability) = required_capability(method) {
+            let declared = self
+                .record()
+                .and_then(|r| r.client_capabilities.as_ref())
+                .and_then(|c| c.get(capability))
+                .is_some_and(|c| !c.is_null());
+            if !declared {
+                return Err(ClientRequestError::CapabilityMissing {
+                    method: method.to_owned(),
+                    capability,
+                });
+            }
+        }
+        if self.is_closed() {
+            return Err(ClientRequestError::SessionClosed);
+        }
+        let (id, rx, progress) = self
+            .state()
+            .pending
+            .insert(self.config.max_pending_requests)
+            .ok_or(ClientRequestError::TooManyPending)?;
+        let mut params = params.unwrap_or_else(|| json!({}));
+        if options.max_total.is_some() {
+            if let Some(obj) = params.as_object_mut() {
+                let meta = obj.entry("_meta").or_insert_with(|| json!({}));
+                if let Some(meta) = meta.as_object_mut() {
+                    meta.insert("progressToken".into(), json!(id));
+                }
+            }
+        }
+        let mut guard = CancelOnDrop {
+            session: self,
+            id,
+            send,
+            armed: true,
+        };
+        let request = outgoing_bytes(Some(&RequestId::Number(id)), method, Some(&params));
+        if send(&request) == Delivery::Dropped {
+            guard.armed = false;
+            self.state().pending.take(id);
+            return Err(if self.is_closed() {
+                ClientRequestError::SessionClosed
+            } else {
+                ClientRequestError::Undeliverable
+            });
+        }
+
+        let timeout = options
+            .timeout
+            .unwrap_or(self.config.client_request_timeout);
+        let start = Instant::now();
+        let hard_stop = options.max_total.map(|max| time::deadline(start, max));
+        let mut deadline = time::deadline(start, timeout);
+        let mut rx = rx;
+        loop {
+            let cap = hard_stop.map_or(deadline, |h| deadline.min(h));
+            tokio::select! {
+                answer = &mut rx => {
+                    guard.armed = false;
+                    return match answer {
+                        Ok(Ok(value)) => Ok(value),
+                        Ok(Err(error)) => Err(ClientRequestError::Client(error)),
+                        Err(_) => Err(ClientRequestError::SessionClosed),
+                    };
+                }
+                () = progress.notified(), if hard_stop.is_some() => {
+                    deadline = time::deadline(Instant::now(), timeout);
+                }
+                () = tokio::time::sleep_until(cap) => {
+                    // The guard removes the entry and sends notifications/cancelled.
+                    drop(guard);
+                    return Err(ClientRequestError::Timeout(start.elapsed()));
+                }
+            }
+        }
+    }
+
+    /// The client answered request `id`. Returns false for an id nobody waits for.
+    pub(crate) fn complete_client_request(&self, id: &RequestId, answer: Answer) -> bool {
+        let RequestId::Number(n) = id else {
+            return false;
+        };
+        let waiting = self.state().pending.take(*n);
+        match waiting {
+            Some(w) => w.tx.send(answer).is_ok(),
+            None => false,
+        }
+    }
+
+    /// The client reported progress on one of our requests: restart its timeout.
+    pub(crate) fn client_progress(&self, token: &Value) {
+        if let Some(id) = token.as_i64() {
+            if let Some(w) = self.state().pending.get(id) {
+                w.progress.notify_one();
+            }
+        }
+    }
+}
