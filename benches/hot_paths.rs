@@ -10,8 +10,8 @@
 //!   inner handler called directly: the difference is the transport's own overhead.
 //!
 //! ```text
-//! cargo bench --bench hot_paths              # everything
-//! cargo bench --bench hot_paths -- post/     # one group
+//! cargo bench --bench hot_paths --features unstable-bench-internals            # everything
+//! cargo bench --bench hot_paths --features unstable-bench-internals -- post/   # one group
 //! ```
 //!
 //! The end-to-end load benchmark over loopback is `benches/e2e.rs` (see BENCHMARKS.md).

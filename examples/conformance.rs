@@ -29,7 +29,7 @@ use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use mcp_tower::jsonrpc::{code, ErrorObject};
+use mcp_tower::{code, ErrorObject};
 use mcp_tower::{
     BoxError, ClientRequestError, LogLevel, McpLayer, McpRequest, McpResponse, RequestContext,
     Session, Sessions,

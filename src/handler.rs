@@ -424,7 +424,7 @@ impl RequestContext {
     /// client is sent `notifications/cancelled`.
     ///
     /// ```no_run
-    /// # async fn demo(ctx: &mcp_tower::RequestContext) -> Result<(), mcp_tower::session::ClientRequestError> {
+    /// # async fn demo(ctx: &mcp_tower::RequestContext) -> Result<(), mcp_tower::ClientRequestError> {
     /// use serde_json::json;
     ///
     /// let answer = ctx

@@ -86,7 +86,7 @@ impl RequestId {
 /// A JSON-RPC error object: `{code, message, data?}`.
 ///
 /// ```
-/// use mcp_tower::jsonrpc::{code, ErrorObject};
+/// use mcp_tower::{code, ErrorObject};
 ///
 /// let e = ErrorObject::new(code::INVALID_PARAMS, "unknown tool: nope");
 /// assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"code":-32602,"message":"unknown tool: nope"}"#);

@@ -50,7 +50,7 @@
 mod body;
 mod error;
 mod handler;
-pub mod jsonrpc;
+mod jsonrpc;
 mod layer;
 mod outbox;
 pub mod protocol;
@@ -58,31 +58,36 @@ mod service;
 pub mod session;
 pub mod sse;
 mod time;
+mod version;
 
 pub use body::McpBody;
 pub use error::{BoxError, Rejection, RejectionKind};
 pub use handler::{LogLevel, McpRequest, McpResponse, RequestContext};
-pub use jsonrpc::{ErrorObject, RequestId};
+pub use jsonrpc::{code, ErrorObject, RequestId};
 pub use layer::McpLayer;
-pub use protocol::ProtocolVersion;
 pub use service::{
     McpService, ResponseFuture, ResponseMode, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS,
     DEFAULT_SSE_AFTER,
 };
-pub use session::{
-    BroadcastReport, ClientRequestError, CloseReason, Delivery, PollingPolicy, Session, SessionId,
-    Sessions, ShutdownReport, DEFAULT_CLIENT_REQUEST_TIMEOUT, DEFAULT_INITIALIZE_TIMEOUT,
-    DEFAULT_KEEP_ALIVE, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_REQUESTS,
-    DEFAULT_MAX_QUEUED_EVENTS, DEFAULT_RETRY_INTERVAL, DEFAULT_SESSION_IDLE_TIMEOUT,
-    DEFAULT_STREAM_CAPACITY,
+pub use session::config::{
+    PollingPolicy, DEFAULT_CLIENT_REQUEST_TIMEOUT, DEFAULT_INITIALIZE_TIMEOUT, DEFAULT_KEEP_ALIVE,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_MAX_QUEUED_EVENTS,
+    DEFAULT_RETRY_INTERVAL, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_STREAM_CAPACITY,
 };
+pub use session::delivery::{CloseReason, Delivery};
+pub use session::handle::{BroadcastReport, Session, Sessions, ShutdownReport};
+pub use session::id::SessionId;
+pub use session::pending::ClientRequestError;
+pub use version::{ProtocolVersion, UnknownVersion};
 
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
 
-/// Crate-private hot paths, reachable from `benches/` only. Not part of the API: no semver
-/// promise, hidden from the docs.
+/// Crate-private hot paths, for `benches/hot_paths` only: compiled with the
+/// `unstable-bench-internals` feature, which `full` does not enable. Not part of the API: no
+/// semver promise, hidden from the docs.
+#[cfg(feature = "unstable-bench-internals")]
 #[doc(hidden)]
 pub mod __bench {
     use std::fmt::Debug;
@@ -95,9 +100,9 @@ pub mod __bench {
     /// Serializes the answer to request `id` as the transport writes it.
     pub fn response_bytes(
         id: i64,
-        outcome: &Result<serde_json::Value, crate::jsonrpc::ErrorObject>,
+        outcome: &Result<serde_json::Value, crate::ErrorObject>,
     ) -> Vec<u8> {
-        crate::jsonrpc::response_bytes(&crate::jsonrpc::RequestId::Number(id), outcome)
+        crate::jsonrpc::response_bytes(&crate::RequestId::Number(id), outcome)
     }
 
     /// Encodes one JSON message as the SSE event the transport writes.

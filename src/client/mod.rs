@@ -125,8 +125,6 @@ mod error;
 mod event_source;
 mod streamable;
 
-/// The JSON-RPC error object, shared with the server side of the crate.
-pub use crate::jsonrpc::ErrorObject;
 pub use backoff::{Backoff, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY};
 pub use body::ClientBody;
 pub use error::{ClientError, ErrorKind};

@@ -218,7 +218,7 @@ impl<S> StreamableHttpClientBuilder<S> {
     ///
     /// ```
     /// # use mcp_tower::client::{StreamableHttpClient, ClientBody};
-    /// # use mcp_tower::jsonrpc::{code, ErrorObject};
+    /// # use mcp_tower::{code, ErrorObject};
     /// # let service = tower::service_fn(|_: http::Request<ClientBody>| async {
     /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
     /// # });

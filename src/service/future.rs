@@ -16,8 +16,9 @@ type Pipeline = Pin<Box<dyn Future<Output = Response<McpBody>> + Send>>;
 pin_project! {
     /// The response future of [`McpService`](crate::McpService).
     ///
-    /// Rejections, GET and DELETE are answered without allocating; a POST runs its pipeline
-    /// (read body, parse, dispatch) as one boxed future.
+    /// A response decided from the request's head alone (a rejection, a GET stream, a
+    /// DELETE) is ready at once, without allocating; a route that must wait (a POST reads its
+    /// body; a shared session store may answer later) runs as one boxed future.
     pub struct ResponseFuture {
         #[pin]
         kind: Kind,

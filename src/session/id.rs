@@ -95,7 +95,7 @@ pub(crate) fn b64_encode_array<const N: usize, const M: usize>(raw: &[u8; N]) ->
     text
 }
 
-/// The inverse of [`b64_encode`] into exactly `N` bytes; `None` for anything else.
+/// The inverse of [`b64_encode_array`]: exactly `N` bytes, or `None` for anything else.
 pub(crate) fn b64_decode<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
     if N % 3 != 0 || text.len() != N / 3 * 4 {
         return None;

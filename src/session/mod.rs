@@ -20,12 +20,12 @@
 //! `record`, `delivery`, `stream_map` and `store` first; then `replay`, `pending` and `slots`;
 //! `stream`; `live`; `registry` and `reaper`; and `handle` last.
 
-mod config;
-mod delivery;
-mod handle;
-mod id;
+pub(crate) mod config;
+pub(crate) mod delivery;
+pub(crate) mod handle;
+pub(crate) mod id;
 mod live;
-mod pending;
+pub(crate) mod pending;
 mod reaper;
 mod record;
 mod registry;
@@ -35,15 +35,7 @@ mod store;
 mod stream;
 mod stream_map;
 
-pub use config::{
-    PollingPolicy, DEFAULT_CLIENT_REQUEST_TIMEOUT, DEFAULT_INITIALIZE_TIMEOUT, DEFAULT_KEEP_ALIVE,
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_MAX_QUEUED_EVENTS,
-    DEFAULT_RETRY_INTERVAL, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_STREAM_CAPACITY,
-};
-pub use delivery::{CloseReason, Delivery};
-pub use handle::{BroadcastReport, Session, Sessions, ShutdownReport};
-pub use id::SessionId;
-pub use pending::{ClientRequestError, RequestOptions};
+pub use pending::RequestOptions;
 pub use record::SessionRecord;
 pub use replay::{
     EventStore, MemoryEventStore, Replay, SessionEventLog, DEFAULT_REPLAY_AGE,
@@ -51,9 +43,13 @@ pub use replay::{
 };
 pub use store::{SessionStore, StoreError, StoreFuture};
 
-pub(crate) use config::{CloseHook, SessionConfig};
-pub(crate) use id::is_visible_ascii;
+// At the crate root, their one public path.
+pub(crate) use config::{CloseHook, PollingPolicy, SessionConfig};
+pub(crate) use delivery::{CloseReason, Delivery};
+pub(crate) use handle::{Session, Sessions};
+pub(crate) use id::{is_visible_ascii, SessionId};
 pub(crate) use live::{InFlight, LiveSession};
+pub(crate) use pending::ClientRequestError;
 pub(crate) use reaper::start_reaper;
 pub(crate) use registry::Registry;
 pub(crate) use stream::ResumeError;

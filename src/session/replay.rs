@@ -51,7 +51,8 @@ pub trait EventStore: Send + Sync + 'static {
 /// use std::collections::HashMap;
 ///
 /// use bytes::Bytes;
-/// use mcp_tower::session::{EventStore, Replay, SessionEventLog, SessionId};
+/// use mcp_tower::session::{EventStore, Replay, SessionEventLog};
+/// use mcp_tower::SessionId;
 /// use mcp_tower::McpLayer;
 /// use std::time::Instant;
 ///

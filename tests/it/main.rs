@@ -19,6 +19,7 @@ mod response_mode;
 mod resume;
 mod send_sync;
 mod sessions;
+mod setters;
 mod socket;
 mod stateless;
 mod support;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::header::{CONTENT_TYPE, HOST, RETRY_AFTER};
 use http::{HeaderValue, Request, StatusCode};
 use http_body_util::BodyExt;
-use mcp_tower::jsonrpc::ErrorObject;
+use mcp_tower::ErrorObject;
 use mcp_tower::{McpLayer, McpRequest, McpResponse, ProtocolVersion, RejectionKind};
 use serde_json::json;
 

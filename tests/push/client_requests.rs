@@ -4,7 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mcp_tower::session::{ClientRequestError, RequestOptions};
+use mcp_tower::session::RequestOptions;
+use mcp_tower::ClientRequestError;
 use mcp_tower::{McpLayer, McpRequest, McpResponse};
 use serde_json::{json, Value};
 use tokio::time::{timeout, Instant};

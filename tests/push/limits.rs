@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mcp_tower::session::ClientRequestError;
+use mcp_tower::ClientRequestError;
 use mcp_tower::{
     CloseReason, McpLayer, McpRequest, McpResponse, Rejection, RejectionKind, ResponseMode,
 };

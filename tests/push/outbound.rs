@@ -278,10 +278,7 @@ async fn a_request_that_cannot_be_queued_fails_at_once() {
     }
     let start = tokio::time::Instant::now();
     let got = session.request("ping", None, RequestOptions::new()).await;
-    assert_eq!(
-        got,
-        Err(mcp_tower::session::ClientRequestError::Undeliverable)
-    );
+    assert_eq!(got, Err(mcp_tower::ClientRequestError::Undeliverable));
     assert_eq!(start.elapsed(), Duration::ZERO);
     // It holds no pending slot: with a stream open, a request goes out and completes.
     let mut sse = Sse::of(call(&svc, get(&sid, V_NEW, None)).await);
