@@ -128,8 +128,13 @@ where
         );
     };
     start_reaper(&shared.registry, &config.session);
-    let capabilities = params.as_ref().and_then(|p| p.get("capabilities")).cloned();
-    let client_info = params.as_ref().and_then(|p| p.get("clientInfo")).cloned();
+    // Kept as compact JSON text: a parsed object would cost hundreds of bytes per session.
+    let json_text = |name: &str| {
+        let value = params.as_ref()?.get(name)?;
+        serde_json::value::to_raw_value(value).ok()
+    };
+    let capabilities = json_text("capabilities");
+    let client_info = json_text("clientInfo");
     post.session = Some(session.clone());
     let reservation = Reservation(Some(session.clone()));
     let opener = shared.clone();
@@ -145,12 +150,7 @@ where
             return StoreFuture::ready(Ok(()));
         };
         let record = session.make_record(principal, chosen, capabilities, client_info);
-        let record = Arc::new(record);
-        match opener
-            .store
-            .create(SessionRecord::clone(&record))
-            .into_ready()
-        {
+        match opener.store.create(record.clone()).into_ready() {
             Ok(Ok(())) => {
                 open(&opener, &session, record);
                 StoreFuture::ready(Ok(()))
@@ -188,7 +188,7 @@ where
 }
 
 /// Makes the session visible on this node and tells the application.
-fn open(shared: &Shared, session: &Arc<LiveSession>, record: Arc<SessionRecord>) {
+fn open(shared: &Shared, session: &Arc<LiveSession>, record: SessionRecord) {
     session.open(record);
     if let Some(hook) = &shared.config.on_session_created {
         hook(&Session::of(session));

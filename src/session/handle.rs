@@ -83,7 +83,13 @@ impl Session {
     /// The `capabilities` the client declared in `initialize`.
     #[must_use]
     pub fn client_capabilities(&self) -> Option<Value> {
-        self.live()?.record()?.client_capabilities.clone()
+        self.live()?.client_capabilities()
+    }
+
+    /// The `clientInfo` (name, version, …) the client sent in `initialize`.
+    #[must_use]
+    pub fn client_info(&self) -> Option<Value> {
+        self.live()?.client_info()
     }
 
     /// Whether the client has a standalone (GET) stream open.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::AbortHandle;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 // tokio's clock, so idle expiry and timeouts follow a paused clock in tests.
 use tokio::time::Instant;
@@ -43,8 +44,9 @@ pub(crate) struct LiveSession {
     pub(crate) id: SessionId,
     parts: IdParts,
     slots: Weak<Slots<Self>>,
-    /// Set once `initialize` succeeded; a reserved session has none yet.
-    record: OnceLock<Arc<SessionRecord>>,
+    /// Set once `initialize` succeeded; a reserved session has none yet. Kept inline: one
+    /// allocation less per session.
+    record: OnceLock<SessionRecord>,
     opened_at: AtomicU64,
     initialized: AtomicBool,
     last_active: AtomicU64,
@@ -110,7 +112,7 @@ impl LiveSession {
     }
 
     /// The record, once `initialize` succeeded.
-    pub(crate) fn record(&self) -> Option<&Arc<SessionRecord>> {
+    pub(crate) fn record(&self) -> Option<&SessionRecord> {
         self.record.get()
     }
 
@@ -119,8 +121,8 @@ impl LiveSession {
         &self,
         principal: Option<String>,
         protocol_version: ProtocolVersion,
-        client_capabilities: Option<Value>,
-        client_info: Option<Value>,
+        client_capabilities: Option<Box<RawValue>>,
+        client_info: Option<Box<RawValue>>,
     ) -> SessionRecord {
         SessionRecord {
             id: self.id.clone(),
@@ -134,7 +136,7 @@ impl LiveSession {
     }
 
     /// Makes the session visible to lookups once `initialize` succeeded, with its record.
-    pub(crate) fn open(&self, record: Arc<SessionRecord>) {
+    pub(crate) fn open(&self, record: SessionRecord) {
         let _ = self.record.set(record);
         if let Some(slots) = self.slots.upgrade() {
             self.opened_at
@@ -145,6 +147,16 @@ impl LiveSession {
 
     pub(crate) fn mark_initialized(&self) {
         self.initialized.store(true, Ordering::Release);
+    }
+
+    /// The client's capabilities, parsed (rarely needed: before a request to the client).
+    pub(crate) fn client_capabilities(&self) -> Option<Value> {
+        parse(self.record()?.client_capabilities.as_deref())
+    }
+
+    /// The client's `clientInfo`, parsed.
+    pub(crate) fn client_info(&self) -> Option<Value> {
+        parse(self.record()?.client_info.as_deref())
     }
 
     pub(crate) fn protocol_version(&self) -> Option<ProtocolVersion> {
@@ -447,6 +459,11 @@ impl LiveSession {
     }
 }
 
+/// Parses JSON text kept in a record (it was JSON when stored).
+fn parse(raw: Option<&RawValue>) -> Option<Value> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
 /// Ends a connection that a newer one took over from, outside the session's lock (dropping its
 /// body runs a hook that takes the lock).
 fn end_older(older: Option<Conn>) {
@@ -514,9 +531,8 @@ impl LiveSession {
     ) -> Result<Value, ClientRequestError> {
         if let Some(capability) = required_capability(method) {
             let declared = self
-                .record()
-                .and_then(|r| r.client_capabilities.as_ref())
-                .and_then(|c| c.get(capability))
+                .client_capabilities()
+                .and_then(|c| c.get(capability).cloned())
                 .is_some_and(|c| !c.is_null());
             if !declared {
                 return Err(ClientRequestError::CapabilityMissing {

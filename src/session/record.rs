@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::id::SessionId;
 use crate::protocol::ProtocolVersion;
@@ -25,7 +25,7 @@ use crate::protocol::ProtocolVersion;
 /// }
 /// # }
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SessionRecord {
     /// The session's id, as the client sends it.
@@ -34,10 +34,12 @@ pub struct SessionRecord {
     pub principal: Option<String>,
     /// The revision negotiated at `initialize`.
     pub protocol_version: ProtocolVersion,
-    /// The `capabilities` the client declared in `initialize`.
-    pub client_capabilities: Option<Value>,
-    /// The `clientInfo` the client sent in `initialize`.
-    pub client_info: Option<Value>,
+    /// The `capabilities` the client declared in `initialize`, as compact JSON text (a few
+    /// bytes per session, where a parsed object would hold hundreds; read it with
+    /// `serde_json::from_str(caps.get())`).
+    pub client_capabilities: Option<Box<RawValue>>,
+    /// The `clientInfo` the client sent in `initialize`, as compact JSON text.
+    pub client_info: Option<Box<RawValue>>,
     /// When `initialize` succeeded, by the wall clock (nodes share no other clock).
     pub created_at: SystemTime,
     /// The random tag in every SSE event id of this session, so that one session's event ids

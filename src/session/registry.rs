@@ -100,7 +100,7 @@ impl SessionStore for Registry {
     fn load(&self, id: &str) -> StoreFuture<Option<SessionRecord>> {
         let record = self
             .lookup(id.as_bytes())
-            .and_then(|live| live.record().map(|r| SessionRecord::clone(r)));
+            .and_then(|live| live.record().cloned());
         StoreFuture::ready(Ok(record))
     }
 

@@ -55,7 +55,7 @@ use super::record::SessionRecord;
 ///
 /// let store = MapStore::default();
 /// # let _ = StoreError::new("unused");
-/// assert_eq!(store.load("nope").now(), Some(Ok(None)));
+/// assert!(matches!(store.load("nope").now(), Some(Ok(None))));
 /// ```
 pub trait SessionStore: Send + Sync + 'static {
     /// Stores the record of a session whose `initialize` just succeeded. Only after this has

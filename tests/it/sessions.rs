@@ -36,6 +36,10 @@ async fn lifecycle_initialize_initialized_call_delete() {
         Some(ProtocolVersion::V2025_11_25)
     );
     assert_eq!(session.client_capabilities(), Some(json!({ "roots": {} })));
+    assert_eq!(
+        session.client_info(),
+        Some(json!({ "name": "mcp-tower-it", "version": "1.0.0" }))
+    );
 
     let res = server
         .send(post_in(&id, &notification("notifications/initialized")))
