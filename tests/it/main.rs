@@ -21,5 +21,6 @@ mod send_sync;
 mod sessions;
 mod socket;
 mod stateless;
+#[path = "../support/mod.rs"]
 mod support;
 mod versions;

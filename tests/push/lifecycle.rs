@@ -55,7 +55,12 @@ async fn hooks_see_every_session_and_why_it_ended() {
         ]
     );
 
-    assert_eq!(call(&svc, delete(&deleted, V_NEW)).await.status(), 200);
+    assert_eq!(
+        call(&svc, delete_with(&deleted, Some(V_NEW)))
+            .await
+            .status(),
+        200
+    );
     assert!(sessions.close(&closed_by_registry));
     assert!(!sessions.close(&closed_by_registry), "already closed");
     let handle = sessions.get(&closed_by_handle).unwrap();
@@ -74,7 +79,10 @@ async fn hooks_see_every_session_and_why_it_ended() {
         ]
     );
     for sid in [&deleted, &closed_by_registry, &closed_by_handle, &shut_down] {
-        assert_eq!(call(&svc, delete(sid, V_NEW)).await.status(), 404);
+        assert_eq!(
+            call(&svc, delete_with(sid, Some(V_NEW))).await.status(),
+            404
+        );
     }
     assert_eq!(
         created.lock().unwrap().len(),
@@ -92,7 +100,7 @@ async fn a_failed_initialize_opens_no_session_and_runs_no_hook() {
             req.method()
         )))
     }));
-    let res = call(&svc, post(None, None, &init_body(V_NEW, json!({})))).await;
+    let res = call(&svc, post_with(None, None, &init_body(V_NEW, json!({})))).await;
     let reply = reply_json(res).await;
     assert!(reply["error"].is_object(), "{reply}");
     assert!(layer.sessions().is_empty());
@@ -119,7 +127,7 @@ async fn another_principal_gets_404() {
     let res = call(
         &svc,
         as_user(
-            post(None, None, &init_body(V_NEW, json!({}))),
+            post_with(None, None, &init_body(V_NEW, json!({}))),
             Some("alice"),
         ),
     )
@@ -128,7 +136,11 @@ async fn another_principal_gets_404() {
     let sid = res.headers()["mcp-session-id"].to_str().unwrap().to_owned();
     let ping = json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" });
     for who in [Some("bob"), None] {
-        let res = call(&svc, as_user(post(Some(&sid), Some(V_NEW), &ping), who)).await;
+        let res = call(
+            &svc,
+            as_user(post_with(Some(&sid), Some(V_NEW), &ping), who),
+        )
+        .await;
         assert_eq!(res.status(), 404, "POST as {who:?}");
         assert_eq!(
             res.extensions().get::<Rejection>().unwrap().kind(),
@@ -142,7 +154,9 @@ async fn another_principal_gets_404() {
             "GET as {who:?}"
         );
         assert_eq!(
-            call(&svc, as_user(delete(&sid, V_NEW), who)).await.status(),
+            call(&svc, as_user(delete_with(&sid, Some(V_NEW)), who))
+                .await
+                .status(),
             404,
             "DELETE as {who:?}"
         );
@@ -151,7 +165,7 @@ async fn another_principal_gets_404() {
     assert_eq!(sessions.len(), 1);
     let res = call(
         &svc,
-        as_user(post(Some(&sid), Some(V_NEW), &ping), Some("alice")),
+        as_user(post_with(Some(&sid), Some(V_NEW), &ping), Some("alice")),
     )
     .await;
     assert_eq!(res.status(), 200);
@@ -162,7 +176,7 @@ async fn another_principal_gets_404() {
         200
     );
     assert_eq!(
-        call(&svc, as_user(delete(&sid, V_NEW), Some("alice")))
+        call(&svc, as_user(delete_with(&sid, Some(V_NEW)), Some("alice")))
             .await
             .status(),
         200
@@ -217,7 +231,7 @@ async fn shutdown_drains_within_its_deadline() {
     let mut ask_stream = Sse::of(
         call(
             &svc,
-            post(Some(&asking), Some(V_NEW), &tool_call(1, "ask", json!({}))),
+            post_with(Some(&asking), Some(V_NEW), &tool_call(1, "ask", json!({}))),
         )
         .await,
     );
@@ -227,7 +241,7 @@ async fn shutdown_drains_within_its_deadline() {
     let mut work_stream = Sse::of(
         call(
             &svc,
-            post(
+            post_with(
                 Some(&working),
                 Some(V_NEW),
                 &tool_call(2, "work", json!({})),
@@ -246,7 +260,7 @@ async fn shutdown_drains_within_its_deadline() {
     tokio::time::sleep(Duration::from_millis(1)).await;
 
     // While draining: no new sessions.
-    let res = call(&svc, post(None, None, &init_body(V_NEW, json!({})))).await;
+    let res = call(&svc, post_with(None, None, &init_body(V_NEW, json!({})))).await;
     assert_eq!(res.status(), 503);
     assert!(res.headers().get("retry-after").is_some());
     assert_eq!(
@@ -298,7 +312,7 @@ async fn shutdown_drains_within_its_deadline() {
         assert_eq!(call(&svc, get(sid, V_NEW, None)).await.status(), 404);
     }
     assert_eq!(
-        call(&svc, post(None, None, &init_body(V_NEW, json!({}))))
+        call(&svc, post_with(None, None, &init_body(V_NEW, json!({}))))
             .await
             .status(),
         503
@@ -355,7 +369,7 @@ async fn many_sessions_come_and_go_without_leaking() {
         drop(call(&svc, get(&sid, V_NEW, None)).await);
         let res = call(
             &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "quick", json!({}))),
+            post_with(Some(&sid), Some(V_NEW), &tool_call(1, "quick", json!({}))),
         )
         .await;
         assert_eq!(reply_json(res).await["result"]["ok"], true);
@@ -364,7 +378,7 @@ async fn many_sessions_come_and_go_without_leaking() {
             stuck_streams.push(
                 call(
                     &svc,
-                    post(Some(&sid), Some(V_NEW), &tool_call(2, "stuck", json!({}))),
+                    post_with(Some(&sid), Some(V_NEW), &tool_call(2, "stuck", json!({}))),
                 )
                 .await,
             );
@@ -379,7 +393,10 @@ async fn many_sessions_come_and_go_without_leaking() {
         "the stuck handlers and the reaper run as tasks"
     );
     for sid in ids.iter().step_by(10) {
-        assert_eq!(call(&svc, delete(sid, V_NEW)).await.status(), 200);
+        assert_eq!(
+            call(&svc, delete_with(sid, Some(V_NEW))).await.status(),
+            200
+        );
     }
     drop(stuck_streams);
     // The rest expire.
