@@ -105,8 +105,8 @@ async fn batch_rule_violations_are_400_invalid_request() {
     let id = server.open_session("2025-03-26").await;
     for batch in [
         json!([]),
-        json!([initialize("2025-03-26")]),
-        json!([echo(1, "x"), initialize("2025-03-26")]),
+        json!([init_request("2025-03-26")]),
+        json!([echo(1, "x"), init_request("2025-03-26")]),
         json!([echo(1, "x"), { "jsonrpc": "2.0", "id": 9, "result": {} }]),
         json!([{ "jsonrpc": "2.0", "id": 9, "result": {} }, request(2, "ping", json!({}))]),
         json!([echo(1, "x"), 42]),
@@ -127,7 +127,7 @@ async fn batch_rule_violations_are_400_invalid_request() {
 
 #[tokio::test]
 async fn a_batch_holding_initialize_creates_no_session() {
-    let batch = json!([initialize("2025-03-26"), request(1, "ping", json!({}))]);
+    let batch = json!([init_request("2025-03-26"), request(1, "ping", json!({}))]);
 
     // Outside a session, a stateful server asks for one before it reads the batch's rules.
     let server = Server::example(McpLayer::new());

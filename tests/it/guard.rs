@@ -8,7 +8,7 @@ use mcp_tower::{McpLayer, RejectionKind};
 use crate::support::*;
 
 fn initialize_with(header: http::HeaderName, value: &str) -> Request<Body> {
-    let mut req = post(&initialize("2025-11-25"));
+    let mut req = post(&init_request("2025-11-25"));
     req.headers_mut().insert(header, value.parse().unwrap());
     req
 }
@@ -40,7 +40,7 @@ async fn foreign_host_is_refused_for_every_method() {
             .header(HOST, "evil.example.com:3000")
             .header("accept", ACCEPT_BOTH)
             .header("content-type", "application/json")
-            .body(raw(initialize("2025-11-25").to_string()))
+            .body(raw(init_request("2025-11-25").to_string()))
             .unwrap();
         let res = server.send(req).await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{method}");
@@ -94,7 +94,7 @@ async fn missing_host_passes() {
     let req = Request::post("/mcp")
         .header("accept", ACCEPT_BOTH)
         .header("content-type", "application/json")
-        .body(raw(initialize("2025-11-25").to_string()))
+        .body(raw(init_request("2025-11-25").to_string()))
         .unwrap();
     assert!(req.headers().get(HOST).is_none());
     let res = server.send(req).await;
@@ -106,7 +106,7 @@ async fn missing_host_passes() {
 async fn the_authority_of_an_absolute_uri_is_checked() {
     let server = Server::example(McpLayer::new());
     // HTTP/2 `:authority` and HTTP/1.1 absolute-form both land in the URI.
-    let mut req = post(&initialize("2025-11-25"));
+    let mut req = post(&init_request("2025-11-25"));
     *req.uri_mut() = "http://evil.example.com/mcp".parse().unwrap();
     let res = server.send(req).await;
     rejection(
@@ -117,7 +117,7 @@ async fn the_authority_of_an_absolute_uri_is_checked() {
     )
     .await;
 
-    let mut req = post(&initialize("2025-11-25"));
+    let mut req = post(&init_request("2025-11-25"));
     *req.uri_mut() = "http://127.0.0.1:3000/mcp".parse().unwrap();
     assert_eq!(server.send(req).await.status(), StatusCode::OK);
 }
@@ -212,7 +212,7 @@ async fn other_methods_are_405_with_allow() {
             .uri("/mcp")
             .header(HOST, LOCAL_HOST)
             .header("content-type", "application/json")
-            .body(raw(initialize("2025-11-25").to_string()))
+            .body(raw(init_request("2025-11-25").to_string()))
             .unwrap();
         let (headers, message) = rejection(
             server.send(req).await,

@@ -39,7 +39,7 @@ fn asking_server() -> Server {
 
 /// A session whose client declares `sampling`.
 async fn sampling_session(server: &Server) -> String {
-    let mut init = initialize("2025-11-25");
+    let mut init = init_request("2025-11-25");
     init["params"]["capabilities"] = json!({ "sampling": {} });
     let res = server.send(post(&init)).await;
     let id = session_id(&res);
@@ -131,14 +131,14 @@ async fn notifications_cancelled_ends_the_stream_without_an_answer() {
     });
     let res = server.send(post_in(&id, &cancel)).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
-    let rest = parse_sse(
+    let rest = messages(&decode(
         &within(http_body_util::BodyExt::collect(body))
             .await
             .unwrap()
             .to_bytes(),
-    );
+    ));
     assert!(
-        rest.iter().all(|e| e.json().get("id").is_none()),
+        rest.iter().all(|(_, m)| m.get("id").is_none()),
         "a cancelled request is not answered: {rest:?}"
     );
     // The session goes on.

@@ -22,5 +22,6 @@ mod sessions;
 mod setters;
 mod socket;
 mod stateless;
+#[path = "../support/mod.rs"]
 mod support;
 mod versions;

@@ -43,7 +43,7 @@ async fn route_service_mounts_the_endpoint() {
 
     let res = app
         .clone()
-        .oneshot(axum_post(None, &initialize("2025-11-25")))
+        .oneshot(axum_post(None, &init_request("2025-11-25")))
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -68,9 +68,9 @@ async fn route_service_mounts_the_endpoint() {
         .await
         .unwrap();
     assert_eq!(res.headers()[CONTENT_TYPE], "text/event-stream");
-    let events = parse_sse(&axum_body(res).await);
+    let events = messages(&decode(&axum_body(res).await));
     assert_eq!(events.len(), 4);
-    assert_eq!(tool_text(&events[3].json()), "counted down from 2");
+    assert_eq!(tool_text(&events[3].1), "counted down from 2");
 
     // Every method reaches the service: its own 405, not axum's.
     let put = Request::put("/mcp")
@@ -122,13 +122,13 @@ async fn an_auth_layer_above_answers_before_the_transport() {
 
     let res = svc
         .clone()
-        .oneshot(post(&initialize("2025-11-25")))
+        .oneshot(post(&init_request("2025-11-25")))
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(sessions.is_empty());
 
-    let mut req = post(&initialize("2025-11-25"));
+    let mut req = post(&init_request("2025-11-25"));
     req.headers_mut()
         .insert("authorization", "Bearer s3cret".parse().unwrap());
     let res = svc.oneshot(req).await.unwrap();

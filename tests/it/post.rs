@@ -25,7 +25,7 @@ fn init_with_accept(accept: Option<&str>) -> Request<Body> {
         builder = builder.header(ACCEPT, accept);
     }
     builder
-        .body(raw(initialize("2025-11-25").to_string()))
+        .body(raw(init_request("2025-11-25").to_string()))
         .unwrap()
 }
 
@@ -86,7 +86,7 @@ async fn content_type_must_be_json() {
             builder = builder.header(CONTENT_TYPE, ct);
         }
         let req = builder
-            .body(raw(initialize("2025-11-25").to_string()))
+            .body(raw(init_request("2025-11-25").to_string()))
             .unwrap();
         rejection(
             server.send(req).await,
@@ -98,7 +98,7 @@ async fn content_type_must_be_json() {
     }
     let req = post_builder()
         .header(CONTENT_TYPE, "Application/JSON; charset=utf-8")
-        .body(raw(initialize("2025-11-25").to_string()))
+        .body(raw(init_request("2025-11-25").to_string()))
         .unwrap();
     assert_eq!(server.send(req).await.status(), StatusCode::OK);
 }
@@ -106,7 +106,7 @@ async fn content_type_must_be_json() {
 #[tokio::test]
 async fn declared_length_over_the_limit_is_413_without_reading() {
     let server = Server::example(McpLayer::new().max_body_bytes(64));
-    let body = initialize("2025-11-25").to_string();
+    let body = init_request("2025-11-25").to_string();
     assert!(body.len() > 64);
     let req = post_builder()
         .header(CONTENT_LENGTH, body.len())
@@ -170,7 +170,7 @@ async fn a_body_that_fails_mid_read_is_400() {
 
 #[tokio::test]
 async fn streamed_body_within_the_limit_is_read_whole() {
-    let text = initialize("2025-11-25").to_string();
+    let text = init_request("2025-11-25").to_string();
     let layer = McpLayer::new().max_body_bytes(text.len());
     let svc = layer.layer(tower::service_fn(example::handle));
     let chunks: Vec<_> = text
@@ -189,7 +189,7 @@ async fn streamed_body_within_the_limit_is_read_whole() {
 
 #[tokio::test]
 async fn a_body_exactly_at_the_limit_passes() {
-    let text = initialize("2025-11-25").to_string();
+    let text = init_request("2025-11-25").to_string();
     let server = Server::example(McpLayer::new().max_body_bytes(text.len()));
     let req = post_builder()
         .header(CONTENT_LENGTH, text.len())

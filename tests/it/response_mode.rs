@@ -295,7 +295,7 @@ async fn sse_mode_streams_even_ping() {
 #[tokio::test]
 async fn sse_mode_initialize_carries_the_session_id_on_the_stream_head() {
     let server = server(McpLayer::new().response_mode(ResponseMode::Sse));
-    let res = server.send(post(&initialize("2025-06-18"))).await;
+    let res = server.send(post(&init_request("2025-06-18"))).await;
     let id = session_id(&res);
     let messages = sse_reply(res).await;
     assert_eq!(messages.len(), 1);

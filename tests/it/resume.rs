@@ -10,10 +10,7 @@ use serde_json::json;
 use crate::support::*;
 
 fn resume(session: &str, cursor: &str) -> http::Request<Body> {
-    let mut req = get_stream(session);
-    req.headers_mut()
-        .insert("last-event-id", cursor.parse().unwrap());
-    req
+    get_with(session, None, Some(cursor))
 }
 
 #[tokio::test]
@@ -23,7 +20,7 @@ async fn an_unknown_last_event_id_is_400() {
     let other = server.open_session("2025-11-25").await;
     // A real event id of the other session: its priming event.
     let mut foreign = server.send(get_stream(&other)).await.into_body();
-    let priming = parse_events(&next_frame(&mut foreign).await.unwrap());
+    let priming = decode(&next_frame(&mut foreign).await.unwrap());
     let foreign_id = priming[0].id.clone().unwrap();
     for cursor in ["s1-7", "0", "not an id at all", &foreign_id] {
         rejection(
@@ -42,20 +39,20 @@ async fn get_streams_are_primed_from_2025_11_25_on() {
     let new = server.open_session("2025-11-25").await;
     let mut stream = server.send(get_stream(&new)).await.into_body();
     let frame = next_frame(&mut stream).await.unwrap();
-    let events = parse_events(&frame);
+    let events = decode(&frame);
     assert_eq!(events.len(), 1, "{frame:?}");
     assert!(events[0].is_priming(), "{frame:?}");
-    assert_eq!(events[0].retry.as_deref(), Some("1000"));
+    assert_eq!(events[0].retry, Some(1000));
 
     // Older clients may choke on an empty event: none for them.
     let old = server.open_session("2025-06-18").await;
     let session = server.sessions.get(&old).unwrap();
     let mut stream = server.send(get_stream(&old)).await.into_body();
     session.notify("notifications/message", None);
-    let events = parse_events(&next_frame(&mut stream).await.unwrap());
+    let events = decode(&next_frame(&mut stream).await.unwrap());
     assert_eq!(events.len(), 1);
     assert!(!events[0].is_priming());
-    assert_eq!(events[0].json()["method"], "notifications/message");
+    assert_eq!(events[0].json().unwrap()["method"], "notifications/message");
 }
 
 #[tokio::test(start_paused = true)]
@@ -68,10 +65,10 @@ async fn a_broken_post_stream_resumes_with_last_event_id() {
     assert_sse_headers(&res);
     let mut body = res.into_body();
     // The priming event, then the first progress event; then the connection breaks.
-    let priming = parse_events(&next_frame(&mut body).await.unwrap());
+    let priming = decode(&next_frame(&mut body).await.unwrap());
     assert!(priming[0].is_priming(), "{priming:?}");
-    let first = parse_events(&next_frame(&mut body).await.unwrap());
-    assert_eq!(first[0].json()["params"]["progress"], 0.0);
+    let first = decode(&next_frame(&mut body).await.unwrap());
+    assert_eq!(first[0].json().unwrap()["params"]["progress"], 0.0);
     let cursor = first[0].id.clone().expect("events carry ids");
     drop(body);
     // The handler finishes meanwhile; nothing it sends is lost.
@@ -79,16 +76,17 @@ async fn a_broken_post_stream_resumes_with_last_event_id() {
 
     let res = server.send(resume(&id, &cursor)).await;
     assert_sse_headers(&res);
-    let events = parse_sse(&body_bytes(res).await);
+    let events = messages(&decode(&body_bytes(res).await));
     let progress: Vec<f64> = events[..3]
         .iter()
-        .map(|e| e.json()["params"]["progress"].as_f64().unwrap())
+        .map(|(_, m)| m["params"]["progress"].as_f64().unwrap())
         .collect();
     assert_eq!(progress, [1.0, 2.0, 3.0]);
     assert_eq!(events.len(), 4, "{events:?}");
-    assert_eq!(events[3].json()["id"], 1);
-    assert_eq!(tool_text(&events[3].json()), "counted down from 3");
-    let ids: std::collections::HashSet<_> = events.iter().map(|e| e.id.clone().unwrap()).collect();
+    assert_eq!(events[3].1["id"], 1);
+    assert_eq!(tool_text(&events[3].1), "counted down from 3");
+    let ids: std::collections::HashSet<_> =
+        events.iter().map(|(id, _)| id.clone().unwrap()).collect();
     assert_eq!(ids.len(), 4);
     assert!(!ids.contains(&cursor));
 }
@@ -99,10 +97,10 @@ async fn resuming_the_standalone_stream_replays_only_what_followed() {
     let id = server.open_session("2025-11-25").await;
     let session = server.sessions.get(&id).unwrap();
     let mut stream = server.send(get_stream(&id)).await.into_body();
-    let priming = parse_events(&next_frame(&mut stream).await.unwrap());
+    let priming = decode(&next_frame(&mut stream).await.unwrap());
     assert!(priming[0].is_priming());
     session.notify("notifications/message", Some(json!({ "n": 1 })));
-    let one = parse_events(&next_frame(&mut stream).await.unwrap());
+    let one = decode(&next_frame(&mut stream).await.unwrap());
     let cursor = one[0].id.clone().unwrap();
     session.notify("notifications/message", Some(json!({ "n": 2 })));
     drop(stream);
@@ -126,15 +124,15 @@ async fn the_priming_id_of_a_stream_opened_on_waiting_messages_still_resumes_the
         session.notify("notifications/message", Some(json!({ "n": n })));
     }
     let mut first = server.send(get_stream(&id)).await.into_body();
-    let priming = parse_events(&next_frame(&mut first).await.unwrap());
+    let priming = decode(&next_frame(&mut first).await.unwrap());
     assert!(priming[0].is_priming(), "{priming:?}");
     // The client drops right after the priming event, before the waiting messages.
     drop(first);
     let cursor = priming[0].id.clone().unwrap();
     let mut resumed = server.send(resume(&id, &cursor)).await.into_body();
     for n in 1..=2 {
-        let events = parse_events(&next_frame(&mut resumed).await.unwrap());
-        assert_eq!(events[0].json()["params"]["n"], n, "{events:?}");
+        let events = decode(&next_frame(&mut resumed).await.unwrap());
+        assert_eq!(events[0].json().unwrap()["params"]["n"], n, "{events:?}");
     }
 }
 
@@ -144,7 +142,7 @@ async fn a_cursor_past_the_end_of_its_stream_is_400() {
     let id = server.open_session("2025-11-25").await;
     let session = server.sessions.get(&id).unwrap();
     let mut stream = server.send(get_stream(&id)).await.into_body();
-    let priming = parse_events(&next_frame(&mut stream).await.unwrap());
+    let priming = decode(&next_frame(&mut stream).await.unwrap());
     let cursor = priming[0].id.clone().unwrap();
     // Resuming from the priming event itself is fine: nothing followed it yet.
     let mut resumed = server.send(resume(&id, &cursor)).await.into_body();
@@ -178,10 +176,10 @@ async fn follow(
     loop {
         connections += 1;
         assert_sse_headers(&res);
-        let events = parse_events(&body_bytes(res).await);
+        let events = decode(&body_bytes(res).await);
         let cursor = events.iter().rev().find_map(|e| e.id.clone());
-        for event in events.iter().filter(|e| !e.data.is_empty()) {
-            messages.push(event.json());
+        for event in events.iter().filter_map(Event::json) {
+            messages.push(event);
         }
         if messages.last().is_some_and(|m| m.get("id").is_some()) {
             return (messages, connections);

@@ -20,7 +20,7 @@ use crate::support::*;
 async fn lifecycle_initialize_initialized_call_delete() {
     let server = Server::example(McpLayer::new());
 
-    let res = server.send(post(&initialize("2025-11-25"))).await;
+    let res = server.send(post(&init_request("2025-11-25"))).await;
     assert_eq!(res.status(), StatusCode::OK);
     let id = session_id(&res);
     let reply = json_reply(res).await;
@@ -38,7 +38,7 @@ async fn lifecycle_initialize_initialized_call_delete() {
     assert_eq!(session.client_capabilities(), Some(json!({ "roots": {} })));
     assert_eq!(
         session.client_info(),
-        Some(json!({ "name": "mcp-tower-it", "version": "1.0.0" }))
+        Some(json!({ "name": "mcp-tower-tests", "version": "1.0.0" }))
     );
 
     let res = server
@@ -195,7 +195,7 @@ async fn unknown_session_id_is_404() {
 async fn an_initialize_naming_an_unknown_session_is_404() {
     let server = Server::example(McpLayer::new());
     let res = server
-        .send(post_in("never-issued", &initialize("2025-11-25")))
+        .send(post_in("never-issued", &init_request("2025-11-25")))
         .await;
     rejection(
         res,
@@ -263,7 +263,7 @@ async fn duplicate_session_id_headers_are_400() {
 async fn second_initialize_in_a_live_session_is_400_invalid_request() {
     let server = Server::example(McpLayer::new());
     let id = server.open_session("2025-11-25").await;
-    let res = server.send(post_in(&id, &initialize("2025-11-25"))).await;
+    let res = server.send(post_in(&id, &init_request("2025-11-25"))).await;
     assert!(res.headers().get("mcp-session-id").is_none());
     rejection(
         res,
@@ -301,7 +301,7 @@ async fn fails_initialize(req: McpRequest) -> Result<McpResponse, std::io::Error
 #[tokio::test]
 async fn a_failed_initialize_creates_no_session() {
     let refusing = Server::with_handler(McpLayer::new(), tower::service_fn(refuses_initialize));
-    let res = refusing.send(post(&initialize("2025-11-25"))).await;
+    let res = refusing.send(post(&init_request("2025-11-25"))).await;
     let reply = json_reply(res).await;
     assert_eq!(reply["id"], 0);
     assert_eq!(reply["error"]["code"], -32602);
@@ -309,7 +309,7 @@ async fn a_failed_initialize_creates_no_session() {
     assert!(refusing.sessions.is_empty());
 
     let failing = Server::with_handler(McpLayer::new(), tower::service_fn(fails_initialize));
-    let res = failing.send(post(&initialize("2025-11-25"))).await;
+    let res = failing.send(post(&init_request("2025-11-25"))).await;
     let reply = json_reply(res).await;
     assert_eq!(reply["id"], 0);
     assert_eq!(reply["error"]["code"], -32603);
@@ -323,7 +323,7 @@ async fn a_failed_initialize_creates_no_session() {
 #[tokio::test]
 async fn a_failed_initialize_sends_no_session_id() {
     let server = Server::with_handler(McpLayer::new(), tower::service_fn(refuses_initialize));
-    let res = server.send(post(&initialize("2025-11-25"))).await;
+    let res = server.send(post(&init_request("2025-11-25"))).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(
         res.headers().get("mcp-session-id").is_none(),
@@ -346,7 +346,7 @@ async fn a_failed_initialize_does_not_hold_a_slot() {
         McpLayer::new().max_sessions(1),
         tower::service_fn(refuses_one_client),
     );
-    let mut refused = initialize("2025-11-25");
+    let mut refused = init_request("2025-11-25");
     refused["params"]["clientInfo"]["name"] = json!("refused");
     for _ in 0..3 {
         let reply = json_reply(server.send(post(&refused)).await).await;
@@ -363,7 +363,7 @@ async fn max_sessions_answers_503_with_retry_after() {
     let server = Server::example(McpLayer::new().max_sessions(2));
     let first = server.open_session("2025-11-25").await;
     let _second = server.open_session("2025-11-25").await;
-    let res = server.send(post(&initialize("2025-11-25"))).await;
+    let res = server.send(post(&init_request("2025-11-25"))).await;
     assert!(res.headers().get("mcp-session-id").is_none());
     let (headers, _) = rejection(
         res,
@@ -494,7 +494,7 @@ async fn sessions_bound_to_a_principal_are_invisible_to_others() {
             .map(str::to_owned)
     });
     let server = Server::example(layer);
-    let mut init = post(&initialize("2025-11-25"));
+    let mut init = post(&init_request("2025-11-25"));
     init.headers_mut()
         .insert("x-user", "alice".parse().unwrap());
     let res = server.send(init).await;
@@ -562,7 +562,7 @@ async fn hooks_see_every_session_open_and_close_with_its_reason() {
 async fn a_refused_initialize_runs_no_hook() {
     let (layer, log) = hooked(McpLayer::new());
     let server = Server::with_handler(layer, tower::service_fn(refuses_initialize));
-    json_reply(server.send(post(&initialize("2025-11-25"))).await).await;
+    json_reply(server.send(post(&init_request("2025-11-25"))).await).await;
     assert!(log.lock().unwrap().is_empty(), "{:?}", log.lock().unwrap());
 }
 
@@ -570,7 +570,7 @@ async fn a_refused_initialize_runs_no_hook() {
 async fn sessions_that_never_confirm_initialize_are_ended() {
     let (layer, log) = hooked(McpLayer::new().initialize_timeout(Duration::from_millis(100)));
     let server = Server::example(layer);
-    let res = server.send(post(&initialize("2025-11-25"))).await;
+    let res = server.send(post(&init_request("2025-11-25"))).await;
     let silent = session_id(&res);
     json_reply(res).await;
     let confirmed = server.open_session("2025-11-25").await;
@@ -613,9 +613,9 @@ async fn shutdown_drains_streams_and_refuses_new_sessions() {
         "{report:?}"
     );
     // The stream writes what it holds, then asks the client to come back later.
-    let events = parse_events(&within(stream.collect()).await.unwrap().to_bytes());
+    let events = decode(&within(stream.collect()).await.unwrap().to_bytes());
     assert_eq!(events.len(), 2, "{events:?}");
-    assert_eq!(events[0].json()["method"], "notifications/message");
+    assert_eq!(events[0].json().unwrap()["method"], "notifications/message");
     assert!(events[1].retry.is_some());
     assert!(server.sessions.is_empty());
     assert!(log
@@ -624,7 +624,7 @@ async fn shutdown_drains_streams_and_refuses_new_sessions() {
         .contains(&format!("closed {id} Shutdown")));
 
     let (headers, message) = rejection(
-        server.send(post(&initialize("2025-11-25"))).await,
+        server.send(post(&init_request("2025-11-25"))).await,
         StatusCode::SERVICE_UNAVAILABLE,
         RejectionKind::TooManySessions,
         -32000,

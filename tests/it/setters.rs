@@ -56,7 +56,7 @@ async fn an_empty_version_list_keeps_an_earlier_choice() {
         .protocol_versions([ProtocolVersion::V2025_06_18])
         .protocol_versions([]);
     let server = Server::example(layer);
-    let res = server.send(post(&initialize("2025-03-26"))).await;
+    let res = server.send(post(&init_request("2025-03-26"))).await;
     let reply = json_reply(res).await;
     assert_eq!(reply["result"]["protocolVersion"], "2025-06-18", "{reply}");
 }

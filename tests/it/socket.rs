@@ -1,59 +1,30 @@
 //! The example handler on a real socket: hyper (hyper-util's `TowerToHyperService` and `auto`
 //! connection builder) serving, reqwest as the client.
 
-use std::net::SocketAddr;
-
 use futures_util::StreamExt;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use mcp_tower::{McpLayer, Sessions};
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 use tower::Layer;
 
 use crate::example;
 use crate::support::*;
 
-/// Serves the example handler on `127.0.0.1:0` until the test's runtime ends.
-async fn serve(layer: McpLayer) -> (SocketAddr, Sessions) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+/// The example handler behind `layer`, served on loopback until the [`Served`] is dropped; and
+/// its session registry.
+async fn serve_example(layer: McpLayer) -> (Served, Sessions) {
     let sessions = layer.sessions();
-    let mcp = layer.layer(tower::service_fn(example::handle));
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            stream.set_nodelay(true).unwrap();
-            let svc = TowerToHyperService::new(mcp.clone());
-            tokio::spawn(async move {
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, sessions)
+    let served = serve(layer.layer(tower::service_fn(example::handle))).await;
+    (served, sessions)
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
+/// A POST of `message` to the served endpoint, in a session when given.
 fn post_to(
     client: &reqwest::Client,
-    addr: SocketAddr,
+    server: &Served,
     session: Option<&str>,
     message: &Value,
 ) -> reqwest::RequestBuilder {
-    let mut req = client
-        .post(format!("http://{addr}/mcp"))
-        .header("accept", ACCEPT_BOTH)
-        .header("content-type", "application/json")
-        .body(message.to_string());
-    if let Some(session) = session {
-        req = req.header("mcp-session-id", session);
-    }
-    req
+    http_post_builder(client, &server.url, session, None, message)
 }
 
 /// Reads a streamed SSE body chunk by chunk; returns every message, and how many messages had
@@ -62,36 +33,34 @@ fn post_to(
 /// merges chunks, so a server that held the body back and wrote it in one piece would show 0.
 async fn read_sse(res: reqwest::Response) -> (Vec<Value>, usize) {
     let mut chunks = res.bytes_stream();
-    let mut buf = Vec::new();
+    let mut reader = EventReader::new();
     let mut messages = Vec::new();
     let mut before_answer = None;
+    let mut last_chunk = bytes::Bytes::new();
     while let Some(chunk) = within(chunks.next()).await {
         let in_earlier_chunks = messages.len();
-        buf.extend_from_slice(&chunk.unwrap());
-        // Parse only complete events; keep the rest for the next chunk.
-        let Some(end) = buf.windows(2).rposition(|w| w == b"\n\n") else {
-            continue;
-        };
-        let complete: Vec<u8> = buf.drain(..end + 2).collect();
-        for event in parse_sse(&complete) {
-            let message = event.json();
+        last_chunk = chunk.unwrap();
+        for message in reader.push(&last_chunk).iter().filter_map(Event::json) {
             if message.get("id").is_some() && before_answer.is_none() {
                 before_answer = Some(in_earlier_chunks);
             }
             messages.push(message);
         }
     }
-    assert!(buf.is_empty(), "the stream ended mid-event: {buf:?}");
+    assert!(
+        last_chunk.ends_with(b"\n\n"),
+        "the stream ended mid-event: {last_chunk:?}"
+    );
     (messages, before_answer.expect("no answer on the stream"))
 }
 
 #[tokio::test]
 async fn the_example_server_over_http1() {
-    let (addr, sessions) = serve(McpLayer::new()).await;
+    let (server, sessions) = serve_example(McpLayer::new()).await;
     let client = client();
 
     // initialize: plain JSON, with Content-Length written from the exact size hint.
-    let res = post_to(&client, addr, None, &initialize("2025-11-25"))
+    let res = post_to(&client, &server, None, &init_request("2025-11-25"))
         .send()
         .await
         .unwrap();
@@ -111,7 +80,7 @@ async fn the_example_server_over_http1() {
 
     let res = post_to(
         &client,
-        addr,
+        &server,
         Some(&id),
         &notification("notifications/initialized"),
     )
@@ -121,7 +90,7 @@ async fn the_example_server_over_http1() {
     assert_eq!(res.status(), 202);
     assert!(res.bytes().await.unwrap().is_empty());
 
-    let res = post_to(&client, addr, Some(&id), &echo(1, "over the wire"))
+    let res = post_to(&client, &server, Some(&id), &echo(1, "over the wire"))
         .header("mcp-protocol-version", "2025-11-25")
         .send()
         .await
@@ -132,7 +101,7 @@ async fn the_example_server_over_http1() {
     // A call with progress: an SSE stream, chunked, whose events arrive one by one.
     let res = post_to(
         &client,
-        addr,
+        &server,
         Some(&id),
         &countdown(2, 3, 30, Some(json!("wire"))),
     )
@@ -157,7 +126,7 @@ async fn the_example_server_over_http1() {
     assert_eq!(tool_text(&messages[4]), "counted down from 3");
 
     let res = client
-        .delete(format!("http://{addr}/mcp"))
+        .delete(&server.url)
         .header("mcp-session-id", &id)
         .send()
         .await
@@ -165,7 +134,7 @@ async fn the_example_server_over_http1() {
     assert_eq!(res.status(), 200);
     assert!(sessions.is_empty());
 
-    let res = post_to(&client, addr, Some(&id), &echo(3, "gone"))
+    let res = post_to(&client, &server, Some(&id), &echo(3, "gone"))
         .send()
         .await
         .unwrap();
@@ -176,9 +145,9 @@ async fn the_example_server_over_http1() {
 
 #[tokio::test]
 async fn progress_events_are_flushed_as_they_happen() {
-    let (addr, _sessions) = serve(McpLayer::new()).await;
+    let (server, _sessions) = serve_example(McpLayer::new()).await;
     let client = client();
-    let res = post_to(&client, addr, None, &initialize("2025-11-25"))
+    let res = post_to(&client, &server, None, &init_request("2025-11-25"))
         .send()
         .await
         .unwrap();
@@ -186,7 +155,7 @@ async fn progress_events_are_flushed_as_they_happen() {
     // 3 steps of 150 ms: the first progress event must be readable long before the answer.
     let res = post_to(
         &client,
-        addr,
+        &server,
         Some(&id),
         &countdown(1, 3, 150, Some(json!(1))),
     )
@@ -196,14 +165,15 @@ async fn progress_events_are_flushed_as_they_happen() {
     let started = std::time::Instant::now();
     let mut chunks = res.bytes_stream();
     // Skip the priming event: wait for the first message.
+    let mut reader = EventReader::new();
     let first = loop {
         let chunk = within(chunks.next()).await.unwrap().unwrap();
-        if let Some(event) = parse_sse(&chunk).into_iter().next() {
-            break event;
+        if let Some(message) = reader.push(&chunk).iter().find_map(Event::json) {
+            break message;
         }
     };
     let first_at = started.elapsed();
-    assert_eq!(first.json()["method"], "notifications/progress");
+    assert_eq!(first["method"], "notifications/progress");
     while let Some(chunk) = within(chunks.next()).await {
         chunk.unwrap();
     }
@@ -216,16 +186,16 @@ async fn progress_events_are_flushed_as_they_happen() {
 
 #[tokio::test]
 async fn the_get_stream_over_http1_receives_broadcasts() {
-    let (addr, sessions) = serve(McpLayer::new()).await;
+    let (server, sessions) = serve_example(McpLayer::new()).await;
     let client = client();
-    let res = post_to(&client, addr, None, &initialize("2025-06-18"))
+    let res = post_to(&client, &server, None, &init_request("2025-06-18"))
         .send()
         .await
         .unwrap();
     let id = res.headers()["mcp-session-id"].to_str().unwrap().to_owned();
 
     let res = client
-        .get(format!("http://{addr}/mcp"))
+        .get(&server.url)
         .header("accept", "text/event-stream")
         .header("mcp-session-id", &id)
         .header("mcp-protocol-version", "2025-06-18")
@@ -240,9 +210,9 @@ async fn the_get_stream_over_http1_receives_broadcasts() {
     assert_eq!(report.delivered, 1);
     let mut chunks = res.bytes_stream();
     let chunk = within(chunks.next()).await.unwrap().unwrap();
-    let events = parse_sse(&chunk);
+    let events = messages(&decode(&chunk));
     assert_eq!(
-        events[0].json(),
+        events[0].1,
         json!({ "jsonrpc": "2.0", "method": "notifications/tools/list_changed" })
     );
     // The client hangs up: the session notices and queues again.
@@ -257,8 +227,8 @@ async fn the_get_stream_over_http1_receives_broadcasts() {
 
 #[tokio::test]
 async fn a_foreign_host_is_refused_over_the_wire() {
-    let (addr, sessions) = serve(McpLayer::new()).await;
-    let res = post_to(&client(), addr, None, &initialize("2025-11-25"))
+    let (server, sessions) = serve_example(McpLayer::new()).await;
+    let res = post_to(&client(), &server, None, &init_request("2025-11-25"))
         .header("host", "evil.example.com")
         .send()
         .await

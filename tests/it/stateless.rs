@@ -15,7 +15,7 @@ fn stateless() -> Server {
 #[tokio::test]
 async fn initialize_issues_no_session_id() {
     let server = stateless();
-    let res = server.send(post(&initialize("2025-06-18"))).await;
+    let res = server.send(post(&init_request("2025-06-18"))).await;
     assert!(res.headers().get("mcp-session-id").is_none());
     let reply = json_reply(res).await;
     assert_eq!(reply["result"]["protocolVersion"], "2025-06-18");

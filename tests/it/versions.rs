@@ -25,7 +25,7 @@ fn with_version(mut req: Request<Body>, version: &str) -> Request<Body> {
 async fn unsupported_version_header_is_400_before_initialize() {
     let server = Server::example(McpLayer::new());
     for version in UNSUPPORTED {
-        let req = with_version(post(&initialize("2025-11-25")), version);
+        let req = with_version(post(&init_request("2025-11-25")), version);
         let (_, message) = rejection(
             server.send(req).await,
             StatusCode::BAD_REQUEST,
@@ -87,7 +87,7 @@ async fn supported_or_absent_version_header_is_accepted() {
     for version in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"] {
         // On initialize the header is tolerated.
         let res = server
-            .send(with_version(post(&initialize(version)), version))
+            .send(with_version(post(&init_request(version)), version))
             .await;
         let id = session_id(&res);
         let reply = json_reply(res).await;
@@ -108,7 +108,7 @@ async fn a_supported_version_is_echoed() {
         ("2025-03-26", ProtocolVersion::V2025_03_26),
         ("2024-11-05", ProtocolVersion::V2024_11_05),
     ] {
-        let res = server.send(post(&initialize(asked))).await;
+        let res = server.send(post(&init_request(asked))).await;
         let id = session_id(&res);
         assert_eq!(json_reply(res).await["result"]["protocolVersion"], asked);
         assert_eq!(negotiated(&server, &id), Some(version));
@@ -122,7 +122,7 @@ async fn a_supported_version_is_echoed() {
 async fn an_unsupported_version_gets_the_servers_latest() {
     let server = Server::example(McpLayer::new());
     for asked in ["2099-01-01", "1.0", "2026-07-28"] {
-        let res = server.send(post(&initialize(asked))).await;
+        let res = server.send(post(&init_request(asked))).await;
         let id = session_id(&res);
         let reply = json_reply(res).await;
         assert!(
@@ -135,7 +135,7 @@ async fn an_unsupported_version_gets_the_servers_latest() {
         assert_eq!(tool_text(&reply), "ok");
     }
     // A missing or malformed protocolVersion is treated the same way.
-    let mut init = initialize("x");
+    let mut init = init_request("x");
     init["params"]["protocolVersion"] = json!(20251125);
     let reply = json_reply(server.send(post(&init)).await).await;
     assert_eq!(reply["result"]["protocolVersion"], "2025-11-25");
@@ -148,7 +148,7 @@ async fn protocol_versions_limits_what_is_served() {
             .protocol_versions([ProtocolVersion::V2025_06_18, ProtocolVersion::V2025_03_26]),
     );
     // Asked for a revision the crate knows but this server does not serve: its latest.
-    let res = server.send(post(&initialize("2025-11-25"))).await;
+    let res = server.send(post(&init_request("2025-11-25"))).await;
     let id = session_id(&res);
     assert_eq!(
         json_reply(res).await["result"]["protocolVersion"],
@@ -165,7 +165,7 @@ async fn protocol_versions_limits_what_is_served() {
         -32000,
     )
     .await;
-    let res = server.send(post(&initialize("2025-03-26"))).await;
+    let res = server.send(post(&init_request("2025-03-26"))).await;
     assert_eq!(
         json_reply(res).await["result"]["protocolVersion"],
         "2025-03-26"

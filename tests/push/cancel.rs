@@ -48,7 +48,7 @@ async fn cancelled_aborts_the_handler_and_ends_the_stream_without_a_response() {
     let mut sse = Sse::of(
         call(
             &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(7, "stuck", json!({}))),
+            post_with(Some(&sid), Some(V_NEW), &tool_call(7, "stuck", json!({}))),
         )
         .await,
     );
@@ -84,7 +84,10 @@ async fn cancelled_before_the_reply_took_its_form() {
     let (svc, mut started) = stuck(&McpLayer::new().sse_after(Duration::from_secs(30)), false);
     let sid = initialize(&svc, V_NEW, json!({})).await;
     let body = json!({ "jsonrpc": "2.0", "id": "call-a", "method": "tools/call", "params": { "name": "stuck" } });
-    let pending = tokio::spawn(svc.clone().oneshot(post(Some(&sid), Some(V_NEW), &body)));
+    let pending = tokio::spawn(
+        svc.clone()
+            .oneshot(post_with(Some(&sid), Some(V_NEW), &body)),
+    );
     let dropped = within(started.recv()).await.unwrap();
     let status = client_notify(
         &svc,
@@ -116,7 +119,7 @@ async fn unknown_or_foreign_cancellations_change_nothing() {
     let mut sse = Sse::of(
         call(
             &svc,
-            post(Some(&a), Some(V_NEW), &tool_call(7, "stuck", json!({}))),
+            post_with(Some(&a), Some(V_NEW), &tool_call(7, "stuck", json!({}))),
         )
         .await,
     );

@@ -20,7 +20,7 @@ async fn ask(svc: &Svc, sid: &str) -> Sse<mcp_tower::McpBody> {
     Sse::of(
         call(
             svc,
-            post(Some(sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
+            post_with(Some(sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
         )
         .await,
     )
@@ -216,7 +216,7 @@ async fn a_missing_capability_fails_at_once_and_sends_nothing() {
         let sid = initialize(&svc, V_NEW, caps).await;
         let res = call(
             &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(3, "ask", json!({}))),
+            post_with(Some(&sid), Some(V_NEW), &tool_call(3, "ask", json!({}))),
         )
         .await;
         // Nothing was sent to the client, so the reply is plain JSON.
@@ -455,7 +455,7 @@ async fn an_error_answer_reaches_the_handler() {
     let body =
         json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -1, "message": "user declined" } });
     assert_eq!(
-        call(&svc, post(Some(&sid), Some(V_NEW), &body))
+        call(&svc, post_with(Some(&sid), Some(V_NEW), &body))
             .await
             .status(),
         202
@@ -538,7 +538,7 @@ async fn requests_to_the_client_need_a_session() {
     );
     let res = call(
         &svc,
-        post(None, Some(V_NEW), &tool_call(1, "ask", json!({}))),
+        post_with(None, Some(V_NEW), &tool_call(1, "ask", json!({}))),
     )
     .await;
     assert_eq!(res.status(), 200);
@@ -563,7 +563,7 @@ async fn with_a_json_reply_the_request_goes_on_the_get_stream() {
     let mut get_stream = Sse::of(call(&svc, get(&sid, V_NEW, None)).await);
     let pending = tokio::spawn(call_owned(
         svc.clone(),
-        post(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
+        post_with(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
     ));
     let (_, req) = within(get_stream.next_message()).await.unwrap();
     assert_eq!(req["method"], "sampling/createMessage");
@@ -576,7 +576,7 @@ async fn with_a_json_reply_the_request_goes_on_the_get_stream() {
     assert_eq!(json_body(res).await["result"]["answer"]["text"], "via GET");
 }
 
-async fn call_owned(svc: Svc, req: http::Request<String>) -> http::Response<mcp_tower::McpBody> {
+async fn call_owned(svc: Svc, req: http::Request<Body>) -> http::Response<mcp_tower::McpBody> {
     call(&svc, req).await
 }
 
@@ -602,7 +602,7 @@ async fn batch_of_answers(layer: McpLayer) {
     let mut sse = Sse::of(
         call(
             &svc,
-            post(Some(&sid), Some(V_BATCH), &tool_call(1, "two", json!({}))),
+            post_with(Some(&sid), Some(V_BATCH), &tool_call(1, "two", json!({}))),
         )
         .await,
     );
@@ -614,7 +614,7 @@ async fn batch_of_answers(layer: McpLayer) {
         response(&first["id"], json!({})),
         response(&second["id"], json!({}))
     ]);
-    let res = call(&svc, post(Some(&sid), Some(V_BATCH), &batch)).await;
+    let res = call(&svc, post_with(Some(&sid), Some(V_BATCH), &batch)).await;
     assert_eq!(res.status(), 202);
     let (_, reply) = within(sse.next_message()).await.unwrap();
     assert_eq!(reply["result"], json!({ "a": true, "b": true }));

@@ -55,7 +55,7 @@ async fn ids_of_one_session(svc: &Svc, sessions: &mcp_tower::Sessions) -> (Strin
         let events = Sse::of(
             call(
                 svc,
-                post(Some(&sid), Some(V_NEW), &tool_call(n, "chatty", json!({}))),
+                post_with(Some(&sid), Some(V_NEW), &tool_call(n, "chatty", json!({}))),
             )
             .await,
         )
@@ -345,7 +345,7 @@ async fn the_layer_records_through_a_custom_event_store() {
     let before = store.0.load(Ordering::SeqCst);
     let res = call(
         &svc,
-        post(Some(&sid), Some(V_NEW), &tool_call(1, "chatty", json!({}))),
+        post_with(Some(&sid), Some(V_NEW), &tool_call(1, "chatty", json!({}))),
     )
     .await;
     let mut sse: Sse<McpBody> = Sse::of(res);
@@ -368,7 +368,7 @@ async fn long_finished_request_streams_are_forgotten() {
         let events = Sse::of(
             call(
                 &svc,
-                post(Some(&sid), Some(V_NEW), &tool_call(n, "chatty", json!({}))),
+                post_with(Some(&sid), Some(V_NEW), &tool_call(n, "chatty", json!({}))),
             )
             .await,
         )

@@ -20,7 +20,7 @@ async fn countdown_streams_progress_then_the_result() {
     let sid = initialize(&svc, V_NEW, json!({})).await;
     let res = call(
         &svc,
-        post(
+        post_with(
             Some(&sid),
             Some(V_NEW),
             &tool_call(1, "countdown", json!({ "from": 3, "delay_ms": 100 })),
@@ -46,7 +46,7 @@ async fn ask_llm_samples_through_the_client() {
     let sid = initialize(&svc, V_NEW, json!({ "sampling": {} })).await;
     let res = call(
         &svc,
-        post(
+        post_with(
             Some(&sid),
             Some(V_NEW),
             &tool_call(1, "ask_llm", json!({ "question": "6 x 7?" })),
@@ -73,7 +73,7 @@ async fn slow_count_counts_with_progress() {
     let start = tokio::time::Instant::now();
     let res = call(
         &svc,
-        post(
+        post_with(
             Some(&sid),
             Some(V_NEW),
             &tool_call(1, "slow_count", json!({ "to": 3 })),

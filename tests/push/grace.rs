@@ -66,7 +66,7 @@ async fn call_and_hang_up(layer: &McpLayer) -> HungUp {
     let mut sse = Sse::of(
         call(
             &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "wait", json!({}))),
+            post_with(Some(&sid), Some(V_NEW), &tool_call(1, "wait", json!({}))),
         )
         .await,
     );

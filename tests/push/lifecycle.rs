@@ -56,7 +56,12 @@ async fn hooks_see_every_session_and_why_it_ended() {
         ]
     );
 
-    assert_eq!(call(&svc, delete(&deleted, V_NEW)).await.status(), 200);
+    assert_eq!(
+        call(&svc, delete_with(&deleted, Some(V_NEW)))
+            .await
+            .status(),
+        200
+    );
     assert!(sessions.close(&closed_by_registry));
     assert!(!sessions.close(&closed_by_registry), "already closed");
     let handle = sessions.get(&closed_by_handle).unwrap();
@@ -75,7 +80,10 @@ async fn hooks_see_every_session_and_why_it_ended() {
         ]
     );
     for sid in [&deleted, &closed_by_registry, &closed_by_handle, &shut_down] {
-        assert_eq!(call(&svc, delete(sid, V_NEW)).await.status(), 404);
+        assert_eq!(
+            call(&svc, delete_with(sid, Some(V_NEW))).await.status(),
+            404
+        );
     }
     assert_eq!(
         created.lock().unwrap().len(),
@@ -93,7 +101,7 @@ async fn a_failed_initialize_opens_no_session_and_runs_no_hook() {
             req.method()
         )))
     }));
-    let res = call(&svc, post(None, None, &init_body(V_NEW, json!({})))).await;
+    let res = call(&svc, post_with(None, None, &init_body(V_NEW, json!({})))).await;
     let reply = reply_json(res).await;
     assert!(reply["error"].is_object(), "{reply}");
     assert!(layer.sessions().is_empty());
@@ -120,7 +128,7 @@ async fn another_principal_gets_404() {
     let res = call(
         &svc,
         as_user(
-            post(None, None, &init_body(V_NEW, json!({}))),
+            post_with(None, None, &init_body(V_NEW, json!({}))),
             Some("alice"),
         ),
     )
@@ -129,7 +137,11 @@ async fn another_principal_gets_404() {
     let sid = res.headers()["mcp-session-id"].to_str().unwrap().to_owned();
     let ping = json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" });
     for who in [Some("bob"), None] {
-        let res = call(&svc, as_user(post(Some(&sid), Some(V_NEW), &ping), who)).await;
+        let res = call(
+            &svc,
+            as_user(post_with(Some(&sid), Some(V_NEW), &ping), who),
+        )
+        .await;
         assert_eq!(res.status(), 404, "POST as {who:?}");
         assert_eq!(
             res.extensions().get::<Rejection>().unwrap().kind(),
@@ -143,7 +155,9 @@ async fn another_principal_gets_404() {
             "GET as {who:?}"
         );
         assert_eq!(
-            call(&svc, as_user(delete(&sid, V_NEW), who)).await.status(),
+            call(&svc, as_user(delete_with(&sid, Some(V_NEW)), who))
+                .await
+                .status(),
             404,
             "DELETE as {who:?}"
         );
@@ -152,7 +166,7 @@ async fn another_principal_gets_404() {
     assert_eq!(sessions.len(), 1);
     let res = call(
         &svc,
-        as_user(post(Some(&sid), Some(V_NEW), &ping), Some("alice")),
+        as_user(post_with(Some(&sid), Some(V_NEW), &ping), Some("alice")),
     )
     .await;
     assert_eq!(res.status(), 200);
@@ -163,7 +177,7 @@ async fn another_principal_gets_404() {
         200
     );
     assert_eq!(
-        call(&svc, as_user(delete(&sid, V_NEW), Some("alice")))
+        call(&svc, as_user(delete_with(&sid, Some(V_NEW)), Some("alice")))
             .await
             .status(),
         200
@@ -218,7 +232,7 @@ async fn shutdown_drains_within_its_deadline() {
     let mut ask_stream = Sse::of(
         call(
             &svc,
-            post(Some(&asking), Some(V_NEW), &tool_call(1, "ask", json!({}))),
+            post_with(Some(&asking), Some(V_NEW), &tool_call(1, "ask", json!({}))),
         )
         .await,
     );
@@ -228,7 +242,7 @@ async fn shutdown_drains_within_its_deadline() {
     let mut work_stream = Sse::of(
         call(
             &svc,
-            post(
+            post_with(
                 Some(&working),
                 Some(V_NEW),
                 &tool_call(2, "work", json!({})),
@@ -247,7 +261,7 @@ async fn shutdown_drains_within_its_deadline() {
     tokio::time::sleep(Duration::from_millis(1)).await;
 
     // While draining: no new sessions.
-    let res = call(&svc, post(None, None, &init_body(V_NEW, json!({})))).await;
+    let res = call(&svc, post_with(None, None, &init_body(V_NEW, json!({})))).await;
     assert_eq!(res.status(), 503);
     assert!(res.headers().get("retry-after").is_some());
     assert_eq!(
@@ -299,7 +313,7 @@ async fn shutdown_drains_within_its_deadline() {
         assert_eq!(call(&svc, get(sid, V_NEW, None)).await.status(), 404);
     }
     assert_eq!(
-        call(&svc, post(None, None, &init_body(V_NEW, json!({}))))
+        call(&svc, post_with(None, None, &init_body(V_NEW, json!({}))))
             .await
             .status(),
         503
@@ -356,7 +370,7 @@ async fn many_sessions_come_and_go_without_leaking() {
         drop(call(&svc, get(&sid, V_NEW, None)).await);
         let res = call(
             &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "quick", json!({}))),
+            post_with(Some(&sid), Some(V_NEW), &tool_call(1, "quick", json!({}))),
         )
         .await;
         assert_eq!(reply_json(res).await["result"]["ok"], true);
@@ -365,7 +379,7 @@ async fn many_sessions_come_and_go_without_leaking() {
             stuck_streams.push(
                 call(
                     &svc,
-                    post(Some(&sid), Some(V_NEW), &tool_call(2, "stuck", json!({}))),
+                    post_with(Some(&sid), Some(V_NEW), &tool_call(2, "stuck", json!({}))),
                 )
                 .await,
             );
@@ -380,7 +394,10 @@ async fn many_sessions_come_and_go_without_leaking() {
         "the stuck handlers and the reaper run as tasks"
     );
     for sid in ids.iter().step_by(10) {
-        assert_eq!(call(&svc, delete(sid, V_NEW)).await.status(), 200);
+        assert_eq!(
+            call(&svc, delete_with(sid, Some(V_NEW))).await.status(),
+            200
+        );
     }
     drop(stuck_streams);
     // The rest expire.

@@ -32,7 +32,7 @@ async fn max_sessions_answers_503_with_retry_after() {
     let svc = layer.layer(plain());
     let first = initialize(&svc, V_NEW, json!({})).await;
     let _second = initialize(&svc, V_NEW, json!({})).await;
-    let res = call(&svc, post(None, None, &init_body(V_NEW, json!({})))).await;
+    let res = call(&svc, post_with(None, None, &init_body(V_NEW, json!({})))).await;
     assert_eq!(res.status(), 503);
     assert!(res.headers().get("retry-after").is_some());
     assert!(res.headers().get("mcp-session-id").is_none());
@@ -48,7 +48,10 @@ async fn max_sessions_answers_503_with_retry_after() {
         .is_some_and(|m| !m.is_empty()));
     assert_eq!(layer.sessions().len(), 2);
     // A freed slot admits a new session.
-    assert_eq!(call(&svc, delete(&first, V_NEW)).await.status(), 200);
+    assert_eq!(
+        call(&svc, delete_with(&first, Some(V_NEW))).await.status(),
+        200
+    );
     initialize(&svc, V_NEW, json!({})).await;
 }
 
@@ -70,13 +73,13 @@ async fn max_in_flight_answers_429() {
     let busy = Sse::of(
         call(
             &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "wait", json!({}))),
+            post_with(Some(&sid), Some(V_NEW), &tool_call(1, "wait", json!({}))),
         )
         .await,
     );
     let res = call(
         &svc,
-        post(Some(&sid), Some(V_NEW), &tool_call(2, "wait", json!({}))),
+        post_with(Some(&sid), Some(V_NEW), &tool_call(2, "wait", json!({}))),
     )
     .await;
     assert_eq!(res.status(), 429);
@@ -95,7 +98,7 @@ async fn max_in_flight_answers_429() {
     let mut other_call = Sse::of(
         call(
             &svc,
-            post(Some(&other), Some(V_NEW), &tool_call(1, "wait", json!({}))),
+            post_with(Some(&other), Some(V_NEW), &tool_call(1, "wait", json!({}))),
         )
         .await,
     );
@@ -110,7 +113,7 @@ async fn max_in_flight_answers_429() {
     // Once the first call is done, the session takes calls again.
     let res = call(
         &svc,
-        post(Some(&sid), Some(V_NEW), &tool_call(3, "wait", json!({}))),
+        post_with(Some(&sid), Some(V_NEW), &tool_call(3, "wait", json!({}))),
     )
     .await;
     gate.add_permits(1);
@@ -139,7 +142,7 @@ async fn max_pending_requests_fails_with_too_many_pending() {
     let mut sse = Sse::of(
         call(
             &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "three", json!({}))),
+            post_with(Some(&sid), Some(V_NEW), &tool_call(1, "three", json!({}))),
         )
         .await,
     );
@@ -203,7 +206,7 @@ async fn idle_sessions_expire_but_not_one_with_an_open_stream() {
         tokio::time::sleep(Duration::from_secs(30)).await;
         let res = call(
             &svc,
-            post(
+            post_with(
                 Some(&busy),
                 Some(V_NEW),
                 &json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" }),
@@ -219,7 +222,7 @@ async fn idle_sessions_expire_but_not_one_with_an_open_stream() {
     assert_eq!(
         call(
             &svc,
-            post(
+            post_with(
                 Some(&idle),
                 Some(V_NEW),
                 &json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" })

@@ -4,6 +4,7 @@
 //! where time matters; `resume_net`, `chaos` and the sampling round trip go over real loopback
 //! sockets (hyper server, reqwest client).
 
+#[path = "../support/mod.rs"]
 mod support;
 
 /// The example server's handler, shared with `examples/`.

@@ -89,7 +89,10 @@ async fn notify_on_an_ended_session_is_dropped() {
     let svc = layer.layer(plain());
     let sid = initialize(&svc, V_NEW, json!({})).await;
     let session = sessions.get(&sid).unwrap();
-    assert_eq!(call(&svc, delete(&sid, V_NEW)).await.status(), 200);
+    assert_eq!(
+        call(&svc, delete_with(&sid, Some(V_NEW))).await.status(),
+        200
+    );
     assert!(session.is_closed());
     assert_eq!(
         session.notify("notifications/message", log(0)),
@@ -247,7 +250,10 @@ async fn broadcast_reaches_every_live_session_across_gaps_left_by_ended_ones() {
     let mut open = Vec::new();
     for (i, sid) in ids.iter().enumerate() {
         if i % 3 == 1 {
-            assert_eq!(call(&svc, delete(sid, V_OLD)).await.status(), 200);
+            assert_eq!(
+                call(&svc, delete_with(sid, Some(V_OLD))).await.status(),
+                200
+            );
         } else if i % 3 == 0 {
             open.push(Sse::of(call(&svc, get(sid, V_OLD, None)).await));
         }

@@ -42,7 +42,7 @@ async fn a_2025_11_25_post_stream_starts_with_a_priming_event() {
     let mut sse = Sse::of(
         call(
             &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "two", json!({}))),
+            post_with(Some(&sid), Some(V_NEW), &tool_call(1, "two", json!({}))),
         )
         .await,
     );
@@ -50,7 +50,7 @@ async fn a_2025_11_25_post_stream_starts_with_a_priming_event() {
     assert!(first.is_priming(), "{first:?}");
     assert_eq!(first.retry, Some(1500), "{first:?}");
     assert!(
-        first.has_data,
+        first.raw.contains("\ndata:"),
         "the priming event carries an empty data field: {:?}",
         first.raw
     );
@@ -71,7 +71,7 @@ async fn a_2025_06_18_stream_has_no_priming_event() {
     let mut sse = Sse::of(
         call(
             &svc,
-            post(Some(&sid), Some(V_OLD), &tool_call(1, "two", json!({}))),
+            post_with(Some(&sid), Some(V_OLD), &tool_call(1, "two", json!({}))),
         )
         .await,
     );
@@ -111,7 +111,7 @@ async fn after_priming_polling_moves_the_answer_to_the_resumed_get() {
     let events = Sse::of(
         call(
             &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "two", json!({}))),
+            post_with(Some(&sid), Some(V_NEW), &tool_call(1, "two", json!({}))),
         )
         .await,
     )
@@ -160,7 +160,7 @@ async fn polling_is_off_for_clients_before_2025_11_25() {
     let mut sse = Sse::of(
         call(
             &svc,
-            post(Some(&sid), Some(V_OLD), &tool_call(1, "two", json!({}))),
+            post_with(Some(&sid), Some(V_OLD), &tool_call(1, "two", json!({}))),
         )
         .await,
     );
@@ -182,7 +182,7 @@ async fn timed_polling_closes_each_connection_after_its_time() {
     let events = Sse::of(
         call(
             &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "two", json!({}))),
+            post_with(Some(&sid), Some(V_NEW), &tool_call(1, "two", json!({}))),
         )
         .await,
     )
@@ -211,7 +211,7 @@ async fn close_sse_stream_from_a_handler() {
     let mut sse = Sse::of(
         call(
             &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "two", json!({}))),
+            post_with(Some(&sid), Some(V_NEW), &tool_call(1, "two", json!({}))),
         )
         .await,
     );
@@ -251,7 +251,7 @@ async fn close_sse_stream_on_a_json_reply_is_false() {
     let sid = initialize(&svc, V_NEW, json!({})).await;
     let res = call(
         &svc,
-        post(Some(&sid), Some(V_NEW), &tool_call(1, "x", json!({}))),
+        post_with(Some(&sid), Some(V_NEW), &tool_call(1, "x", json!({}))),
     )
     .await;
     assert_eq!(res.headers()["content-type"], "application/json");
@@ -288,7 +288,7 @@ async fn burst_call(n: u32) -> (Svc, String, Arc<Semaphore>, Sse<McpBody>) {
     let sse = Sse::of(
         call(
             &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "burst", json!({}))),
+            post_with(Some(&sid), Some(V_NEW), &tool_call(1, "burst", json!({}))),
         )
         .await,
     );
@@ -421,7 +421,7 @@ async fn a_client_request_follows_the_stream_to_its_resumed_connection() {
     let mut sse = Sse::of(
         call(
             &svc,
-            post(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
+            post_with(Some(&sid), Some(V_NEW), &tool_call(1, "ask", json!({}))),
         )
         .await,
     );

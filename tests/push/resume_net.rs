@@ -62,7 +62,7 @@ where
 /// A call to the [`gated`] tool over loopback, in a fresh session.
 struct GatedCall {
     /// Serves until dropped.
-    server: Server,
+    server: Served,
     http: reqwest::Client,
     sid: String,
     /// Lets the tool go on to its next phase.

@@ -1,7 +1,28 @@
-//! Shared helpers: a test server around the layer, request builders, body collection, SSE
-//! parsing and the checks every rejection must pass.
+//! Shared helpers for both integration-test binaries (`tests/it` and `tests/push`): request
+//! builders, session setup, body collection, the checks every rejection must pass, SSE reading
+//! through the crate's own decoder ([`sse`]), handlers ([`handlers`]) and a loopback server with
+//! a reqwest client ([`net`]).
+//!
+//! Each binary includes it with `#[path = "../support/mod.rs"] mod support;` beside
+//! `#[path = "../../examples/common/mod.rs"] mod example;`.
+#![allow(dead_code)]
+// Owned `Value` arguments keep call sites short: `tool_call(1, "x", json!({}))`.
+#![allow(clippy::needless_pass_by_value)]
+
+mod handlers;
+mod net;
+mod sse;
+
+// Each binary uses its own share of the helpers.
+#[allow(unused_imports)]
+pub(crate) use handlers::*;
+#[allow(unused_imports)]
+pub(crate) use net::*;
+#[allow(unused_imports)]
+pub(crate) use sse::*;
 
 use std::convert::Infallible;
+use std::fmt::Debug;
 use std::future::Future;
 use std::time::Duration;
 
@@ -17,6 +38,11 @@ use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
 use crate::example;
+
+/// The newest revision: priming events, polling.
+pub(crate) const V_NEW: &str = "2025-11-25";
+/// The revision before: no priming.
+pub(crate) const V_OLD: &str = "2025-06-18";
 
 /// The request body type the helpers use.
 pub(crate) type Body = Full<Bytes>;
@@ -60,33 +86,62 @@ impl Server {
 
     /// Sends one request through a fresh clone of the service.
     pub(crate) async fn send(&self, req: Request<Body>) -> Response<McpBody> {
-        let res = self.svc.clone().oneshot(req);
-        match within(res).await {
-            Ok(res) => res,
-            Err(never) => match never {},
-        }
+        within(call(&self.svc, req)).await
     }
 
     /// `initialize` at `version`, then `notifications/initialized`; returns the session id.
     pub(crate) async fn open_session(&self, version: &str) -> String {
-        let res = self.send(post(&initialize(version))).await;
-        assert_eq!(res.status(), StatusCode::OK, "initialize failed");
-        let id = session_id(&res);
-        let reply = if res.body().is_sse() {
-            sse_reply(res).await.pop().expect("no reply on the stream")
-        } else {
-            json_reply(res).await
-        };
-        assert!(reply["result"].is_object(), "initialize answered {reply}");
-        let res = self
-            .send(post_in(&id, &notification("notifications/initialized")))
-            .await;
-        assert_eq!(res.status(), StatusCode::ACCEPTED);
-        id
+        within(initialize(&self.svc, version, json!({ "roots": {} }))).await
     }
 }
 
-/// Fails the test instead of hanging when `fut` takes longer than [`PATIENCE`].
+/// Sends one request through a clone of `svc`.
+pub(crate) async fn call<S>(svc: &S, req: Request<Body>) -> Response<McpBody>
+where
+    S: Service<Request<Body>, Response = Response<McpBody>> + Clone,
+    S::Error: Debug,
+{
+    svc.clone().oneshot(req).await.unwrap()
+}
+
+/// Initializes a session at `version` with these client capabilities, without sending
+/// `notifications/initialized`: checks the 200, the session id (visible ASCII) and that the
+/// reply (JSON with an exact length, or the last message of an SSE stream) is a result for
+/// `version`. Returns the session id.
+pub(crate) async fn initialize_only<S>(svc: &S, version: &str, capabilities: Value) -> String
+where
+    S: Service<Request<Body>, Response = Response<McpBody>> + Clone,
+    S::Error: Debug,
+{
+    let res = call(svc, post(&init_body(version, capabilities))).await;
+    assert_eq!(res.status(), StatusCode::OK, "initialize failed");
+    let id = session_id(&res);
+    let reply = if res.body().is_sse() {
+        sse_reply(res).await.pop().expect("no reply on the stream")
+    } else {
+        json_reply(res).await
+    };
+    assert!(reply["result"].is_object(), "initialize answered {reply}");
+    assert_eq!(reply["result"]["protocolVersion"], version, "{reply}");
+    id
+}
+
+/// Initializes a session (see [`initialize_only`]) and sends `notifications/initialized`;
+/// returns the session id.
+pub(crate) async fn initialize<S>(svc: &S, version: &str, capabilities: Value) -> String
+where
+    S: Service<Request<Body>, Response = Response<McpBody>> + Clone,
+    S::Error: Debug,
+{
+    let id = initialize_only(svc, version, capabilities).await;
+    let initialized = notification_with("notifications/initialized", json!({}));
+    let res = call(svc, post_with(Some(&id), Some(version), &initialized)).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    id
+}
+
+/// Fails the test instead of hanging when `fut` takes longer than [`PATIENCE`] (of the test's
+/// clock).
 pub(crate) async fn within<F: Future>(fut: F) -> F::Output {
     tokio::time::timeout(PATIENCE, fut)
         .await
@@ -108,52 +163,98 @@ pub(crate) fn raw(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
 }
 
+/// A well-formed POST of one JSON value, in a session and with `MCP-Protocol-Version` when
+/// given.
+pub(crate) fn post_with(
+    session: Option<&str>,
+    version: Option<&str>,
+    message: &Value,
+) -> Request<Body> {
+    let mut b = post_builder();
+    if let Some(s) = session {
+        b = b.header("mcp-session-id", s);
+    }
+    if let Some(v) = version {
+        b = b.header("mcp-protocol-version", v);
+    }
+    b.body(raw(message.to_string())).unwrap()
+}
+
 /// A well-formed POST of one JSON value, outside any session.
 pub(crate) fn post(message: &Value) -> Request<Body> {
-    post_builder().body(raw(message.to_string())).unwrap()
+    post_with(None, None, message)
 }
 
 /// A well-formed POST of one JSON value in a session.
 pub(crate) fn post_in(session: &str, message: &Value) -> Request<Body> {
-    post_builder()
-        .header("mcp-session-id", session)
-        .body(raw(message.to_string()))
-        .unwrap()
+    post_with(Some(session), None, message)
+}
+
+/// A GET of the session's standalone stream, with `MCP-Protocol-Version` when given, or a
+/// resumption with `Last-Event-ID`.
+pub(crate) fn get_with(
+    session: &str,
+    version: Option<&str>,
+    last_event_id: Option<&str>,
+) -> Request<Body> {
+    let mut b = Request::get("/mcp")
+        .header(HOST, LOCAL_HOST)
+        .header(ACCEPT, "text/event-stream")
+        .header("mcp-session-id", session);
+    if let Some(v) = version {
+        b = b.header("mcp-protocol-version", v);
+    }
+    if let Some(id) = last_event_id {
+        b = b.header("last-event-id", id);
+    }
+    b.body(Body::default()).unwrap()
 }
 
 /// A GET that opens the session's standalone stream.
 pub(crate) fn get_stream(session: &str) -> Request<Body> {
-    Request::get("/mcp")
+    get_with(session, None, None)
+}
+
+/// A GET at `version` for the standalone stream, or a resumption with `Last-Event-ID`.
+pub(crate) fn get(session: &str, version: &str, last_event_id: Option<&str>) -> Request<Body> {
+    get_with(session, Some(version), last_event_id)
+}
+
+/// A DELETE that ends the session, with `MCP-Protocol-Version` when given.
+pub(crate) fn delete_with(session: &str, version: Option<&str>) -> Request<Body> {
+    let mut b = Request::delete("/mcp")
         .header(HOST, LOCAL_HOST)
-        .header(ACCEPT, "text/event-stream")
-        .header("mcp-session-id", session)
-        .body(Body::default())
-        .unwrap()
+        .header("mcp-session-id", session);
+    if let Some(v) = version {
+        b = b.header("mcp-protocol-version", v);
+    }
+    b.body(Body::default()).unwrap()
 }
 
 /// A DELETE that ends the session.
 pub(crate) fn delete(session: &str) -> Request<Body> {
-    Request::delete("/mcp")
-        .header(HOST, LOCAL_HOST)
-        .header("mcp-session-id", session)
-        .body(Body::default())
-        .unwrap()
+    delete_with(session, None)
 }
 
 // ---- JSON-RPC messages ----
 
-/// An `initialize` request (id 0) asking for `version`.
-pub(crate) fn initialize(version: &str) -> Value {
+/// An `initialize` request (id 0) asking for `version`, with these client capabilities.
+pub(crate) fn init_body(version: &str, capabilities: Value) -> Value {
     json!({
         "jsonrpc": "2.0",
         "id": 0,
         "method": "initialize",
         "params": {
             "protocolVersion": version,
-            "capabilities": { "roots": {} },
-            "clientInfo": { "name": "mcp-tower-it", "version": "1.0.0" },
+            "capabilities": capabilities,
+            "clientInfo": { "name": "mcp-tower-tests", "version": "1.0.0" },
         },
     })
+}
+
+/// An `initialize` request (id 0) asking for `version`, from a client with `roots`.
+pub(crate) fn init_request(version: &str) -> Value {
+    init_body(version, json!({ "roots": {} }))
 }
 
 /// A request with params.
@@ -166,6 +267,33 @@ pub(crate) fn request(id: i64, method: &str, params: Value) -> Value {
 /// A notification without params.
 pub(crate) fn notification(method: &str) -> Value {
     json!({ "jsonrpc": "2.0", "method": method })
+}
+
+/// A notification with params.
+pub(crate) fn notification_with(method: &str, params: Value) -> Value {
+    let mut message = notification(method);
+    message["params"] = params;
+    message
+}
+
+/// The response to a server→client request.
+pub(crate) fn response(id: &Value, result: Value) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "result": result })
+}
+
+/// `tools/call` of `name`, with a progress token (`p{id}`).
+pub(crate) fn tool_call(id: i64, name: &str, arguments: Value) -> Value {
+    request(
+        id,
+        "tools/call",
+        json!({ "name": name, "arguments": arguments, "_meta": { "progressToken": format!("p{id}") } }),
+    )
+}
+
+/// The progress value of a `notifications/progress` message.
+pub(crate) fn progress_of(msg: &Value) -> Option<u64> {
+    (msg["method"] == "notifications/progress")
+        .then(|| msg["params"]["progress"].as_f64().unwrap() as u64)
 }
 
 /// `tools/call` of the example's `echo` tool.
@@ -235,16 +363,73 @@ pub(crate) async fn json_reply(res: Response<McpBody>) -> Value {
     serde_json::from_slice(&bytes).expect("the reply is not JSON")
 }
 
-/// Checks a 200 SSE reply (headers, every event typed `message`), reads it to its end and
-/// returns the JSON messages in order.
-pub(crate) async fn sse_reply(res: Response<McpBody>) -> Vec<Value> {
-    assert_sse_headers(&res);
+/// Reads a whole body as JSON, whatever the status (a rejection, or a JSON reply).
+pub(crate) async fn json_body(res: Response<McpBody>) -> Value {
     let bytes = body_bytes(res).await;
-    let events = parse_sse(&bytes);
-    for event in &events {
-        assert_eq!(event.event.as_deref(), Some("message"), "{event:?}");
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&bytes).into_owned()
+        )
+    })
+}
+
+/// The JSON-RPC response of a reply, whichever form it took (a JSON body, or the last
+/// response on an SSE stream).
+pub(crate) async fn reply_json(res: Response<McpBody>) -> Value {
+    let is_sse = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !is_sse {
+        return json_body(res).await;
     }
-    events.iter().map(SseEvent::json).collect()
+    let mut sse = Sse::new(res.into_body());
+    let mut last = None;
+    while let Some((_, v)) = sse.next_message().await {
+        if v.get("result").is_some() || v.get("error").is_some() {
+            last = Some(v);
+        }
+    }
+    last.expect("the SSE reply ended without a response")
+}
+
+/// POSTs a client notification at `version` and returns the status.
+pub(crate) async fn client_notify<S>(
+    svc: &S,
+    sid: &str,
+    version: &str,
+    method: &str,
+    params: Value,
+) -> StatusCode
+where
+    S: Service<Request<Body>, Response = Response<McpBody>> + Clone,
+    S::Error: Debug,
+{
+    let message = notification_with(method, params);
+    call(svc, post_with(Some(sid), Some(version), &message))
+        .await
+        .status()
+}
+
+/// POSTs the client's answer to a server→client request at `version` and returns the status.
+pub(crate) async fn client_answer<S>(
+    svc: &S,
+    sid: &str,
+    version: &str,
+    id: &Value,
+    result: Value,
+) -> StatusCode
+where
+    S: Service<Request<Body>, Response = Response<McpBody>> + Clone,
+    S::Error: Debug,
+{
+    call(
+        svc,
+        post_with(Some(sid), Some(version), &response(id, result)),
+    )
+    .await
+    .status()
 }
 
 /// The headers every SSE response carries.
@@ -303,107 +488,6 @@ pub(crate) fn assert_error_body(body: &Value, code: i64) -> String {
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(!message.is_empty(), "the error message is empty: {body}");
     message.to_owned()
-}
-
-// ---- SSE ----
-
-/// One parsed server-sent event.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct SseEvent {
-    pub(crate) event: Option<String>,
-    pub(crate) id: Option<String>,
-    pub(crate) retry: Option<String>,
-    pub(crate) data: String,
-}
-
-impl SseEvent {
-    /// The data as JSON.
-    pub(crate) fn json(&self) -> Value {
-        serde_json::from_str(&self.data)
-            .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {:?}", self.data))
-    }
-
-    /// Whether this is a priming event: an id, a `retry:` hint and empty data (SEP-1699).
-    pub(crate) fn is_priming(&self) -> bool {
-        self.id.is_some() && self.retry.is_some() && self.data.is_empty()
-    }
-}
-
-/// Splits an event stream into events (blank-line separated), joining `data:` lines with `\n`.
-/// Comments (keep-alives) are skipped; events without data (priming events, bare `retry:`
-/// hints) are kept.
-pub(crate) fn parse_events(bytes: &[u8]) -> Vec<SseEvent> {
-    let text = std::str::from_utf8(bytes).expect("an event stream is UTF-8");
-    let text = text.replace("\r\n", "\n").replace('\r', "\n");
-    let mut events = Vec::new();
-    for block in text.split("\n\n") {
-        let mut event = SseEvent::default();
-        let mut data: Vec<&str> = Vec::new();
-        let mut fields = 0;
-        for line in block.lines() {
-            if line.is_empty() || line.starts_with(':') {
-                continue;
-            }
-            fields += 1;
-            let (field, value) = line.split_once(':').unwrap_or((line, ""));
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match field {
-                "data" => data.push(value),
-                "event" => event.event = Some(value.to_owned()),
-                "id" => event.id = Some(value.to_owned()),
-                "retry" => event.retry = Some(value.to_owned()),
-                other => panic!("unexpected SSE field {other:?} in {block:?}"),
-            }
-        }
-        if fields > 0 {
-            event.data = data.join("\n");
-            events.push(event);
-        }
-    }
-    events
-}
-
-/// The events of a stream that carry data: the JSON-RPC messages (priming events, `retry:`
-/// hints and keep-alives are left out).
-pub(crate) fn parse_sse(bytes: &[u8]) -> Vec<SseEvent> {
-    parse_events(bytes)
-        .into_iter()
-        .filter(|e| !e.data.is_empty())
-        .collect()
-}
-
-/// The next frame of a stream that stays open (a GET stream), as bytes; `None` when it ended.
-pub(crate) async fn next_frame(body: &mut McpBody) -> Option<Bytes> {
-    let frame = within(body.frame()).await?;
-    match frame {
-        Ok(frame) => Some(
-            frame
-                .into_data()
-                .expect("SSE bodies only carry data frames"),
-        ),
-        Err(never) => match never {},
-    }
-}
-
-/// The next JSON message on a stream that stays open, skipping keep-alive comments.
-pub(crate) async fn next_message(body: &mut McpBody) -> Value {
-    let mut buf = Vec::new();
-    loop {
-        let frame = next_frame(body).await.expect("the stream ended");
-        buf.extend_from_slice(&frame);
-        if buf.ends_with(b"\n\n") {
-            if let Some(event) = parse_sse(&buf).pop() {
-                return event.json();
-            }
-            buf.clear();
-        }
-    }
-}
-
-/// Whether the stream ends now (within [`PATIENCE`]), skipping anything still queued in it.
-pub(crate) async fn ends(body: &mut McpBody) -> bool {
-    while let Some(_frame) = next_frame(body).await {}
-    body.is_end_stream()
 }
 
 /// The protocol version of a live session, from the registry.
