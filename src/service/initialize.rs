@@ -78,6 +78,25 @@ fn protocol_version_in(value: Option<&Value>) -> Option<ProtocolVersion> {
     value?.get("protocolVersion")?.as_str()?.parse().ok()
 }
 
+/// `params[name]` as compact JSON text, in an allocation of its exact size (a shrunk
+/// serializer buffer would leave a hole beside every session). The buffer is reused.
+fn json_text(params: Option<&Value>, name: &str) -> Option<Box<str>> {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let value = params?.get(name)?;
+    BUFFER.with_borrow_mut(|buf| {
+        buf.clear();
+        serde_json::to_writer(&mut *buf, value).ok()?;
+        let text = std::str::from_utf8(buf).ok()?;
+        let boxed = Box::from(text);
+        // A huge value must not stay allocated in the buffer.
+        buf.truncate(0);
+        buf.shrink_to(4096);
+        Some(boxed)
+    })
+}
+
 /// Closes a session reserved by `initialize` unless it opened, even when the client goes away
 /// mid-call and the future is dropped.
 struct Reservation(Option<Arc<LiveSession>>);
@@ -129,12 +148,8 @@ where
     };
     start_reaper(&shared.registry, &config.session);
     // Kept as compact JSON text: a parsed object would cost hundreds of bytes per session.
-    let json_text = |name: &str| {
-        let value = params.as_ref()?.get(name)?;
-        serde_json::value::to_raw_value(value).ok()
-    };
-    let capabilities = json_text("capabilities");
-    let client_info = json_text("clientInfo");
+    let capabilities = json_text(params.as_ref(), "capabilities");
+    let client_info = json_text(params.as_ref(), "clientInfo");
     post.session = Some(session.clone());
     let reservation = Reservation(Some(session.clone()));
     let opener = shared.clone();
@@ -150,7 +165,7 @@ where
             return StoreFuture::ready(Ok(()));
         };
         let record = session.make_record(principal, chosen, capabilities, client_info);
-        match opener.store.create(record.clone()).into_ready() {
+        match opener.store.create(&record).into_ready() {
             Ok(Ok(())) => {
                 open(&opener, &session, record);
                 StoreFuture::ready(Ok(()))

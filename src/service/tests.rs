@@ -42,7 +42,7 @@ impl LaterStore {
 }
 
 impl SessionStore for LaterStore {
-    fn create(&self, record: SessionRecord) -> StoreFuture<()> {
+    fn create(&self, record: &SessionRecord) -> StoreFuture<()> {
         let answer = self
             .registry
             .create(record)

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::AbortHandle;
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
 // tokio's clock, so idle expiry and timeouts follow a paused clock in tests.
 use tokio::time::Instant;
@@ -22,7 +21,7 @@ use super::delivery::{CloseReason, Delivery};
 use super::id::{random_bytes, IdParts, SessionId};
 use super::pending::{required_capability, Answer, ClientRequestError, Pending, RequestOptions};
 use super::record::SessionRecord;
-use super::slots::Slots;
+use super::slots::{SlotKey, Slots};
 use super::stream::{retry_hint, Conn, Outgoing, ResumeError, Streams};
 use super::stream_map::STANDALONE;
 use crate::jsonrpc::{outgoing_bytes, RequestId};
@@ -42,7 +41,7 @@ pub(crate) struct LiveSession {
     pub(crate) config: Arc<SessionConfig>,
     state: Mutex<State>,
     pub(crate) id: SessionId,
-    parts: IdParts,
+    slot: SlotKey,
     slots: Weak<Slots<Self>>,
     /// Set once `initialize` succeeded; a reserved session has none yet. Kept inline: one
     /// allocation less per session.
@@ -78,7 +77,7 @@ impl LiveSession {
         let log = config.event_store.open(&id);
         Arc::new(Self {
             id,
-            parts,
+            slot: SlotKey::from(&parts),
             slots: Arc::downgrade(slots),
             config,
             record: OnceLock::new(),
@@ -121,8 +120,8 @@ impl LiveSession {
         &self,
         principal: Option<String>,
         protocol_version: ProtocolVersion,
-        client_capabilities: Option<Box<RawValue>>,
-        client_info: Option<Box<RawValue>>,
+        client_capabilities: Option<Box<str>>,
+        client_info: Option<Box<str>>,
     ) -> SessionRecord {
         SessionRecord {
             id: self.id.clone(),
@@ -141,7 +140,7 @@ impl LiveSession {
         if let Some(slots) = self.slots.upgrade() {
             self.opened_at
                 .store(slots.millis(Instant::now()), Ordering::Relaxed);
-            slots.commit(&self.parts);
+            slots.commit(self.slot);
         }
     }
 
@@ -219,7 +218,7 @@ impl LiveSession {
         // The registry's lock is never taken while holding the session's (a broadcast holds
         // the registry's while it locks sessions).
         if let Some(slots) = self.slots.upgrade() {
-            slots.remove(&self.parts);
+            slots.remove(self.slot);
         }
         let (streams, running) = {
             let mut state = self.state();
@@ -460,8 +459,8 @@ impl LiveSession {
 }
 
 /// Parses JSON text kept in a record (it was JSON when stored).
-fn parse(raw: Option<&RawValue>) -> Option<Value> {
-    serde_json::from_str(raw?.get()).ok()
+fn parse(text: Option<&str>) -> Option<Value> {
+    serde_json::from_str(text?).ok()
 }
 
 /// Ends a connection that a newer one took over from, outside the session's lock (dropping its

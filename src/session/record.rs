@@ -2,8 +2,6 @@
 
 use std::time::SystemTime;
 
-use serde_json::value::RawValue;
-
 use super::id::SessionId;
 use crate::protocol::ProtocolVersion;
 
@@ -34,12 +32,12 @@ pub struct SessionRecord {
     pub principal: Option<String>,
     /// The revision negotiated at `initialize`.
     pub protocol_version: ProtocolVersion,
-    /// The `capabilities` the client declared in `initialize`, as compact JSON text (a few
-    /// bytes per session, where a parsed object would hold hundreds; read it with
-    /// `serde_json::from_str(caps.get())`).
-    pub client_capabilities: Option<Box<RawValue>>,
+    /// The `capabilities` the client declared in `initialize`, as compact JSON text: a few
+    /// bytes per session where a parsed object would take hundreds, and what a shared store
+    /// keeps anyway. `serde_json::from_str` reads it.
+    pub client_capabilities: Option<Box<str>>,
     /// The `clientInfo` the client sent in `initialize`, as compact JSON text.
-    pub client_info: Option<Box<RawValue>>,
+    pub client_info: Option<Box<str>>,
     /// When `initialize` succeeded, by the wall clock (nodes share no other clock).
     pub created_at: SystemTime,
     /// The random tag in every SSE event id of this session, so that one session's event ids

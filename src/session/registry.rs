@@ -90,9 +90,9 @@ impl Registry {
 /// One node's registry as the session store: the record lives in the slab slot, beside the
 /// plumbing, and idle expiry is the reaper's job.
 impl SessionStore for Registry {
-    fn create(&self, record: SessionRecord) -> StoreFuture<()> {
-        // The record is kept by the session itself when it opens (see `LiveSession::open`):
-        // there is nothing more to write.
+    fn create(&self, record: &SessionRecord) -> StoreFuture<()> {
+        // The session keeps its record itself when it opens (see `LiveSession::open`): there
+        // is nothing more to write.
         let _ = record;
         StoreFuture::ready(Ok(()))
     }

@@ -16,6 +16,22 @@ use super::id::{secrets_match, IdParts};
 /// microseconds of a broadcast at most.
 const WALK_BATCH: usize = 256;
 
+/// Where a session sits: its slab key and the generation that guards against a reused slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SlotKey {
+    key: u32,
+    generation: u32,
+}
+
+impl From<&IdParts> for SlotKey {
+    fn from(parts: &IdParts) -> Self {
+        Self {
+            key: parts.key,
+            generation: parts.generation,
+        }
+    }
+}
+
 struct Slot<T> {
     parts: IdParts,
     session: Arc<T>,
@@ -76,8 +92,8 @@ impl<T> Slots<T> {
     }
 
     /// Makes a reserved session visible to lookups.
-    pub(crate) fn commit(&self, parts: &IdParts) {
-        if let Some(slot) = self.slot_mut(&mut self.slots(), parts) {
+    pub(crate) fn commit(&self, at: SlotKey) {
+        if let Some(slot) = self.slot_mut(&mut self.slots(), at) {
             if !slot.live {
                 slot.live = true;
                 self.live.fetch_add(1, Ordering::AcqRel);
@@ -85,25 +101,21 @@ impl<T> Slots<T> {
         }
     }
 
-    /// Removes the session with exactly these parts; `None` if it is already gone.
-    pub(crate) fn remove(&self, parts: &IdParts) -> Option<Arc<T>> {
+    /// Removes the session in exactly this slot; `None` if it is already gone.
+    pub(crate) fn remove(&self, at: SlotKey) -> Option<Arc<T>> {
         let mut slots = self.slots();
-        self.slot_mut(&mut slots, parts)?;
-        let slot = slots.remove(parts.key as usize);
+        self.slot_mut(&mut slots, at)?;
+        let slot = slots.remove(at.key as usize);
         if slot.live {
             self.live.fetch_sub(1, Ordering::AcqRel);
         }
         Some(slot.session)
     }
 
-    fn slot_mut<'a>(
-        &self,
-        slots: &'a mut Slab<Slot<T>>,
-        parts: &IdParts,
-    ) -> Option<&'a mut Slot<T>> {
+    fn slot_mut<'a>(&self, slots: &'a mut Slab<Slot<T>>, at: SlotKey) -> Option<&'a mut Slot<T>> {
         slots
-            .get_mut(parts.key as usize)
-            .filter(|slot| slot.parts.generation == parts.generation)
+            .get_mut(at.key as usize)
+            .filter(|slot| slot.parts.generation == at.generation)
     }
 
     /// Finds a live session from the id a client sent.

@@ -38,8 +38,8 @@ use super::record::SessionRecord;
 /// struct MapStore(Mutex<HashMap<String, SessionRecord>>);
 ///
 /// impl SessionStore for MapStore {
-///     fn create(&self, record: SessionRecord) -> StoreFuture<()> {
-///         self.0.lock().unwrap().insert(record.id.to_string(), record);
+///     fn create(&self, record: &SessionRecord) -> StoreFuture<()> {
+///         self.0.lock().unwrap().insert(record.id.to_string(), record.clone());
 ///         StoreFuture::ready(Ok(()))
 ///     }
 ///     fn load(&self, id: &str) -> StoreFuture<Option<SessionRecord>> {
@@ -59,8 +59,9 @@ use super::record::SessionRecord;
 /// ```
 pub trait SessionStore: Send + Sync + 'static {
     /// Stores the record of a session whose `initialize` just succeeded. Only after this has
-    /// succeeded does the client learn the session's id.
-    fn create(&self, record: SessionRecord) -> StoreFuture<()>;
+    /// succeeded does the client learn the session's id. A store that waits returns a future
+    /// that owns what it sends (it serializes the record before returning).
+    fn create(&self, record: &SessionRecord) -> StoreFuture<()>;
     /// The record of session `id` (as the client sent it), if it exists and `id`'s secret
     /// matches; `None` for anything else, which the client sees as 404.
     fn load(&self, id: &str) -> StoreFuture<Option<SessionRecord>>;
