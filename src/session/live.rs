@@ -26,7 +26,7 @@ use super::stream::{retry_hint, Conn, Outgoing, ResumeError, Streams};
 use super::stream_map::STANDALONE;
 use crate::jsonrpc::{outgoing_bytes, RequestId};
 use crate::protocol::ProtocolVersion;
-use crate::sse::SseBody;
+use crate::sse::{DropHook, SseBody};
 use crate::time;
 
 /// The node-local state of one session.
@@ -348,7 +348,7 @@ impl LiveSession {
     }
 
     /// The hook each connection's body runs when dropped: forget the connection.
-    fn on_drop(self: &Arc<Self>) -> impl Fn(u32, u64) -> Box<dyn FnOnce() + Send + Sync> {
+    fn on_drop(self: &Arc<Self>) -> impl Fn(u32, u64) -> DropHook {
         let weak = Arc::downgrade(self);
         move |stream, conn| {
             let weak = weak.clone();

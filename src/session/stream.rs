@@ -21,7 +21,8 @@ use super::stream_map::{StreamMap, STANDALONE};
 use crate::jsonrpc::RequestId;
 use crate::protocol::ProtocolVersion;
 use crate::sse::{
-    channel, message_event, Event, Queued, Refused, SseBody, SseSender, EVENT_ID_LEN, ID_LINE_LEN,
+    channel, message_event, DropHook, Event, Queued, Refused, SseBody, SseSender, EVENT_ID_LEN,
+    ID_LINE_LEN,
 };
 
 /// Finished request streams a session keeps for late resumption (the log's age bound applies
@@ -96,7 +97,7 @@ pub(crate) enum ResumeError {
 
 /// Makes the hook a connection's body runs when it is dropped, from the stream and connection
 /// ids: the session forgets the connection then (and may cancel its request).
-pub(crate) type OnDrop<'a> = &'a dyn Fn(u32, u64) -> Box<dyn FnOnce() + Send + Sync>;
+pub(crate) type OnDrop<'a> = &'a dyn Fn(u32, u64) -> DropHook;
 
 /// Every stream of a session, with its replay log.
 ///

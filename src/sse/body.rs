@@ -333,7 +333,8 @@ impl fmt::Display for TrySendError {
 
 impl std::error::Error for TrySendError {}
 
-type DropHook = Box<dyn FnOnce() + Send + Sync>;
+/// What a body runs when it is dropped (boxed once, by whoever makes it).
+pub(crate) type DropHook = Box<dyn FnOnce() + Send + Sync>;
 
 /// A `text/event-stream` response body fed by [`channel`].
 ///
@@ -385,8 +386,8 @@ impl SseBody {
 
     /// Runs `hook` once when the body is dropped: the connection is finished or the client went
     /// away.
-    pub(crate) fn on_drop(mut self, hook: impl FnOnce() + Send + Sync + 'static) -> Self {
-        self.on_drop = Some(Box::new(hook));
+    pub(crate) fn on_drop(mut self, hook: DropHook) -> Self {
+        self.on_drop = Some(hook);
         self
     }
 
@@ -661,7 +662,7 @@ mod tests {
         ));
         let dropped = Arc::new(AtomicBool::new(false));
         let flag = dropped.clone();
-        let body = body.on_drop(move || flag.store(true, Ordering::SeqCst));
+        let body = body.on_drop(Box::new(move || flag.store(true, Ordering::SeqCst)));
         drop(body);
         assert!(dropped.load(Ordering::SeqCst));
         assert!(tx.is_closed());

@@ -13,5 +13,5 @@ pub use body::{channel, SseBody, SseSender, TrySendError};
 pub use decoder::{SseDecodeError, SseDecoder, SseEvent, DEFAULT_MAX_EVENT_SIZE};
 pub use event::{Event, SseFieldError};
 
-pub(crate) use body::{Queued, Refused};
+pub(crate) use body::{DropHook, Queued, Refused};
 pub(crate) use event::{message_event, EVENT_ID_LEN, ID_LINE_LEN};
