@@ -23,8 +23,6 @@ pub mod code {
     pub const TRANSPORT_ERROR: i64 = -32000;
     /// The session is unknown, expired or ended (the convention of the official SDKs).
     pub const SESSION_NOT_FOUND: i64 = -32001;
-    /// The request was cancelled (used for local errors, never sent for a cancelled request).
-    pub const REQUEST_CANCELLED: i64 = -32800;
 }
 
 /// A JSON-RPC request id: a string or an integer (MCP forbids `null` and fractions).
@@ -380,6 +378,27 @@ mod tests {
             Payload::Single(m) => Ok(m),
             Payload::Batch(_) => panic!("batch"),
         }
+    }
+
+    fn shape_error(s: &str) -> String {
+        match single(s) {
+            Err(ParseFailure::Shape(message)) => message,
+            other => panic!("expected a shape error for {s}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_message_without_method_result_or_error_is_named_as_such() {
+        let message = shape_error(r#"{"jsonrpc":"2.0","id":1}"#);
+        assert!(message.contains("has no `method`"), "{message}");
+        let message = shape_error(r#"{"jsonrpc":"2.0","id":1,"method":"m","result":{}}"#);
+        assert!(message.contains("not several"), "{message}");
+    }
+
+    #[test]
+    fn request_ids_display_as_they_travel() {
+        assert_eq!(RequestId::Number(-7).to_string(), "-7");
+        assert_eq!(RequestId::from("a\"b").to_string(), r#""a\"b""#);
     }
 
     #[test]

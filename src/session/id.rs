@@ -183,6 +183,22 @@ mod tests {
     }
 
     #[test]
+    fn secrets_differing_in_bytes_whose_differences_cancel_out_do_not_match() {
+        // An accumulator that XORs the byte differences (instead of OR-ing them) would see
+        // 0x01 ^ 0x01 = 0 here and call these equal.
+        let right = [0u8; 16];
+        let mut wrong = right;
+        wrong[3] = 0x01;
+        wrong[9] = 0x01;
+        assert!(!secrets_match(&right, &wrong));
+        let mut wrong = right;
+        wrong[0] = 0xff;
+        wrong[15] = 0xff;
+        assert!(!secrets_match(&right, &wrong));
+        assert!(!secrets_match(&right, &right[..15]), "lengths differ");
+    }
+
+    #[test]
     fn garbage_is_refused() {
         assert_eq!(IdParts::decode(b""), None);
         assert_eq!(IdParts::decode(&[b'A'; 31]), None);

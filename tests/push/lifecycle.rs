@@ -7,7 +7,8 @@ use std::time::Duration;
 use mcp_tower::session::RequestOptions;
 use mcp_tower::ClientRequestError;
 use mcp_tower::{
-    CloseReason, McpLayer, McpRequest, McpResponse, Rejection, RejectionKind, ResponseMode,
+    CloseReason, Delivery, McpLayer, McpRequest, McpResponse, Rejection, RejectionKind,
+    ResponseMode,
 };
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -456,4 +457,35 @@ async fn a_client_request_fails_when_its_session_ends() {
         .await
         .expect("the stream ends with its session");
     assert!(messages(&rest).is_empty(), "{rest:?}");
+}
+
+// On the real clock: a paused one would jump to the reaper's next tick as soon as the runtime
+// idles, and the tick alone would stop it.
+#[tokio::test]
+async fn dropping_the_layer_and_its_services_stops_the_reaper_and_frees_the_sessions() {
+    let baseline = alive_tasks();
+    // A long idle timeout: the reaper's next tick is far away, so only the registry's drop
+    // can stop it now.
+    let layer = McpLayer::new().session_idle_timeout(Duration::from_secs(3600));
+    let sessions = layer.sessions();
+    let svc = service(&layer, |_req: McpRequest| async move {
+        McpResponse::result(json!({}))
+    });
+    let sid = initialize(&svc, V_NEW, json!({})).await;
+    let session = sessions.get(&sid).expect("the session is live");
+    assert_eq!(alive_tasks(), baseline + 1, "the reaper runs");
+    drop((layer, sessions, svc));
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        alive_tasks(),
+        baseline,
+        "the reaper stopped without waiting for its tick"
+    );
+    assert!(session.is_closed(), "the session went with its registry");
+    assert_eq!(
+        session.notify("notifications/message", None),
+        Delivery::Dropped
+    );
 }
