@@ -14,6 +14,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 use tower_service::Service;
 
+use super::bounds::Handler;
 use super::config::{ResponseMode, Shared};
 use super::read::reject;
 use super::response::{accepted, json_response, sse_response};
@@ -74,12 +75,7 @@ impl Drop for Running {
     }
 }
 
-impl<S> Post<S>
-where
-    S: Service<McpRequest, Response = McpResponse> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
+impl<S: Handler> Post<S> {
     pub(crate) fn context(
         &self,
         params: Option<&Value>,

@@ -3,38 +3,28 @@
 
 use std::sync::Arc;
 
-use bytes::Buf;
 use http::request::Parts;
 use http::Response;
-use tower_service::Service;
 
+use super::bounds::{Handler, RequestBody};
 use super::config::Shared;
 use super::dispatch::Post;
 use super::read::{self, reject};
 use super::route::request_version;
 use crate::body::McpBody;
-use crate::error::{BoxError, RejectionKind};
-use crate::handler::{McpRequest, McpResponse};
+use crate::error::RejectionKind;
 use crate::jsonrpc::{Incoming, Payload};
 use crate::protocol::ProtocolVersion;
 use crate::session::LiveSession;
 
-pub(crate) async fn serve<S, B>(
+pub(crate) async fn serve<S: Handler, B: RequestBody>(
     inner: S,
     shared: Arc<Shared>,
     parts: Parts,
     body: B,
     session: Arc<LiveSession>,
     header_version: Option<ProtocolVersion>,
-) -> Response<McpBody>
-where
-    S: Service<McpRequest, Response = McpResponse> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-    B: http_body::Body + Send + 'static,
-    B::Data: Buf + Send,
-    B::Error: Into<BoxError>,
-{
+) -> Response<McpBody> {
     let payload = match read::payload(body, &parts.headers, shared.config.max_body_bytes).await {
         Ok(payload) => payload,
         Err(res) => return res,

@@ -5,38 +5,29 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bytes::Buf;
 use http::request::Parts;
 use http::{HeaderValue, Response};
 use serde_json::Value;
-use tower_service::Service;
 
+use super::bounds::{Handler, RequestBody};
 use super::config::Shared;
 use super::dispatch::{OnDone, Post};
 use super::read::{self, reject};
 use super::route::request_version;
 use crate::body::McpBody;
-use crate::error::{BoxError, RejectionKind};
-use crate::handler::{McpRequest, McpResponse};
+use crate::error::RejectionKind;
+use crate::handler::McpResponse;
 use crate::jsonrpc::{Incoming, Payload};
 use crate::protocol::{ProtocolVersion, MCP_SESSION_ID};
 use crate::session::{start_reaper, CloseReason, LiveSession, Session, SessionRecord, StoreFuture};
 
-pub(crate) async fn serve<S, B>(
+pub(crate) async fn serve<S: Handler, B: RequestBody>(
     inner: S,
     shared: Arc<Shared>,
     parts: Parts,
     body: B,
     header_version: Option<ProtocolVersion>,
-) -> Response<McpBody>
-where
-    S: Service<McpRequest, Response = McpResponse> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-    B: http_body::Body + Send + 'static,
-    B::Data: Buf + Send,
-    B::Error: Into<BoxError>,
-{
+) -> Response<McpBody> {
     let payload = match read::payload(body, &parts.headers, shared.config.max_body_bytes).await {
         Ok(payload) => payload,
         Err(res) => return res,
@@ -109,17 +100,12 @@ impl Drop for Reservation {
     }
 }
 
-async fn open_session<S>(
+async fn open_session<S: Handler>(
     mut post: Post<S>,
     id: crate::jsonrpc::RequestId,
     method: String,
     params: Option<Value>,
-) -> Response<McpBody>
-where
-    S: Service<McpRequest, Response = McpResponse> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
+) -> Response<McpBody> {
     let shared = post.shared.clone();
     let config = &shared.config;
     let negotiated = negotiate(&shared, params.as_ref());

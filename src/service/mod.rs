@@ -2,6 +2,7 @@
 //! to the file that serves that route. Rejections decided from the head are answered at once,
 //! without reading the body or boxing a future.
 
+mod bounds;
 mod config;
 mod delete;
 mod dispatch;
@@ -32,6 +33,7 @@ pub(crate) use config::{Allow, Config, PrincipalFn, SessionHook, Shared};
 use crate::body::McpBody;
 use crate::error::{BoxError, Rejection};
 use crate::handler::{McpRequest, McpResponse};
+use bounds::{Handler, RequestBody};
 use route::Route;
 
 /// An HTTP service speaking MCP's Streamable HTTP transport in front of an inner MCP handler.
@@ -166,21 +168,13 @@ where
 }
 
 /// Serves a route that must wait: for the body (every POST route), or for the session store.
-async fn serve<S, B>(
+async fn serve<S: Handler, B: RequestBody>(
     inner: S,
     shared: Arc<Shared>,
     route: Route,
     parts: http::request::Parts,
     body: B,
-) -> Response<McpBody>
-where
-    S: Service<McpRequest, Response = McpResponse> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-    B: http_body::Body + Send + 'static,
-    B::Data: Buf + Send,
-    B::Error: Into<BoxError>,
-{
+) -> Response<McpBody> {
     let mut route = route;
     loop {
         return match route {

@@ -133,18 +133,32 @@ async fn json(res: Response<McpBody>) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-async fn initialize<S>(svc: &McpService<S>) -> String
+/// Sends one request through a clone of `svc`.
+async fn send<S>(svc: &S, method: &str, session: Option<&str>, body: &Value) -> Response<McpBody>
 where
-    McpService<S>:
-        tower::Service<Request<String>, Response = Response<McpBody>, Error = Infallible> + Clone,
+    S: tower::Service<Request<String>, Response = Response<McpBody>, Error = Infallible> + Clone,
 {
-    let init = json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } } });
-    let res = svc
-        .clone()
-        .oneshot(request("POST", None, &init))
-        .await
-        .unwrap();
+    match svc.clone().oneshot(request(method, session, body)).await {
+        Ok(res) => res,
+        Err(never) => match never {},
+    }
+}
+
+fn init_message() -> Value {
+    json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": { "name": "t", "version": "1" } } })
+}
+
+fn tools_list() -> Value {
+    json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" })
+}
+
+async fn initialize<S>(svc: &S) -> String
+where
+    S: tower::Service<Request<String>, Response = Response<McpBody>, Error = Infallible> + Clone,
+{
+    let res = send(svc, "POST", None, &init_message()).await;
     assert_eq!(res.status(), StatusCode::OK);
     res.headers()["mcp-session-id"].to_str().unwrap().to_owned()
 }
@@ -153,12 +167,7 @@ where
 async fn a_store_that_answers_later_is_waited_for() {
     let (svc, store) = service();
     let id = initialize(&svc).await;
-    let call = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
-    let res = svc
-        .clone()
-        .oneshot(request("POST", Some(&id), &call))
-        .await
-        .unwrap();
+    let res = send(&svc, "POST", Some(&id), &tools_list()).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(json(res).await["result"]["ok"], true);
     // create, then touch
@@ -173,17 +182,9 @@ async fn a_store_that_answers_later_is_waited_for() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     drop(res);
-    let res = svc
-        .clone()
-        .oneshot(request("DELETE", Some(&id), &json!({})))
-        .await
-        .unwrap();
+    let res = send(&svc, "DELETE", Some(&id), &json!({})).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let res = svc
-        .clone()
-        .oneshot(request("POST", Some(&id), &call))
-        .await
-        .unwrap();
+    let res = send(&svc, "POST", Some(&id), &tools_list()).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
@@ -192,12 +193,7 @@ async fn a_session_the_store_forgot_is_not_found() {
     let (svc, store) = service();
     let id = initialize(&svc).await;
     store.forgetting.store(true, Ordering::SeqCst);
-    let call = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
-    let res = svc
-        .clone()
-        .oneshot(request("POST", Some(&id), &call))
-        .await
-        .unwrap();
+    let res = send(&svc, "POST", Some(&id), &tools_list()).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         json(res).await["error"]["code"],
@@ -210,12 +206,7 @@ async fn a_failing_store_is_answered_503_with_a_json_rpc_body() {
     let (svc, store) = service();
     let id = initialize(&svc).await;
     store.failing.store(true, Ordering::SeqCst);
-    let call = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
-    let res = svc
-        .clone()
-        .oneshot(request("POST", Some(&id), &call))
-        .await
-        .unwrap();
+    let res = send(&svc, "POST", Some(&id), &tools_list()).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers()["retry-after"], "1");
     let body = json(res).await;
@@ -226,11 +217,7 @@ async fn a_failing_store_is_answered_503_with_a_json_rpc_body() {
             .contains("the test store is down"),
         "{body}"
     );
-    let res = svc
-        .clone()
-        .oneshot(request("DELETE", Some(&id), &json!({})))
-        .await
-        .unwrap();
+    let res = send(&svc, "DELETE", Some(&id), &json!({})).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
@@ -238,13 +225,7 @@ async fn a_failing_store_is_answered_503_with_a_json_rpc_body() {
 async fn initialize_fails_in_band_when_the_store_cannot_create_the_session() {
     let (svc, store) = service();
     store.failing.store(true, Ordering::SeqCst);
-    let init = json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } } });
-    let res = svc
-        .clone()
-        .oneshot(request("POST", None, &init))
-        .await
-        .unwrap();
+    let res = send(&svc, "POST", None, &init_message()).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(
         !res.headers().contains_key("mcp-session-id"),
