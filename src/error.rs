@@ -80,6 +80,9 @@ pub enum RejectionKind {
     /// The events after `Last-Event-ID` are no longer kept (or the stream is forgotten), so the
     /// stream cannot be resumed without a gap: 400. The client should not retry the resume.
     ReplayUnavailable,
+    /// A header the transport reads as one value (`Content-Type`, `Last-Event-ID`, …) is sent
+    /// more than once with different values: 400.
+    ConflictingHeader,
     /// The session store could not answer (unreachable or too slow): 503 with `Retry-After`.
     StoreUnavailable,
 }
@@ -105,7 +108,8 @@ impl RejectionKind {
             | Self::UnsupportedProtocolVersion
             | Self::AlreadyInitialized
             | Self::InvalidEventId
-            | Self::ReplayUnavailable => StatusCode::BAD_REQUEST,
+            | Self::ReplayUnavailable
+            | Self::ConflictingHeader => StatusCode::BAD_REQUEST,
         }
     }
 

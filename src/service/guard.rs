@@ -1,7 +1,7 @@
 //! Header checks, made on the request head before any body is read: Host/Origin, Accept,
 //! Content-Type, `Mcp-Session-Id` syntax and `MCP-Protocol-Version`.
 
-use http::header::{ACCEPT, CONTENT_TYPE, HOST, ORIGIN};
+use http::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, HOST, ORIGIN};
 use http::request::Parts;
 use http::HeaderMap;
 
@@ -12,26 +12,68 @@ use crate::session::is_visible_ascii;
 
 const LOOPBACK: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
-/// 403 for a `Host` or `Origin` that is not allowed (the DNS-rebinding defence).
+/// The value of a header the transport reads as one value. Copies with the same value count as
+/// one; copies that differ are refused (`Err`): a proxy or client may put either first, so no
+/// check may depend on which copy it reads.
+pub(crate) fn single_value<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'a HeaderValue>, ()> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    match first {
+        Some(first) if values.all(|v| v == first) => Ok(Some(first)),
+        Some(_) => Err(()),
+        None => Ok(None),
+    }
+}
+
+/// 400 for a header sent twice with different values.
+pub(crate) fn conflicting(name: &str) -> Rejection {
+    Rejection::new(
+        RejectionKind::ConflictingHeader,
+        format!("{name} is sent more than once with different values; send it once"),
+    )
+}
+
+/// 403 for a `Host` or `Origin` that is not allowed (the DNS-rebinding defence), or that is
+/// sent twice with different values.
 pub(crate) fn host_and_origin(config: &Config, parts: &Parts) -> Result<(), Rejection> {
-    let host = parts
-        .uri
-        .authority()
-        .map(|a| a.as_str())
-        .or_else(|| parts.headers.get(HOST).and_then(|h| h.to_str().ok()));
-    // A non-UTF-8 Host header is refused as well: it cannot be on any list.
-    let host_is_bad_bytes = host.is_none() && parts.headers.contains_key(HOST);
-    if host_is_bad_bytes || host.is_some_and(|h| !host_allowed(&config.hosts, h)) {
-        let shown = host.unwrap_or("(not UTF-8)");
+    let Ok(host_header) = single_value(&parts.headers, &HOST) else {
         return Err(Rejection::new(
             RejectionKind::ForbiddenHost,
-            format!(
-                "Host '{shown}' is not allowed; add it with McpLayer::allowed_hosts, or call \
-                 McpLayer::allow_any_host() if a proxy in front checks it"
-            ),
+            "Host is sent more than once with different values; send one Host header",
         ));
+    };
+    // The request target's authority (HTTP/2 `:authority`, or an absolute URI) and the Host
+    // header must both be allowed, whichever a proxy looks at.
+    for candidate in [
+        parts.uri.authority().map(|a| a.as_str().as_bytes()),
+        host_header.map(HeaderValue::as_bytes),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        // A non-UTF-8 Host header is refused as well: it cannot be on any list.
+        let host = std::str::from_utf8(candidate).ok();
+        if host.is_none_or(|h| !host_allowed(&config.hosts, h)) {
+            let shown = host.unwrap_or("(not UTF-8)");
+            return Err(Rejection::new(
+                RejectionKind::ForbiddenHost,
+                format!(
+                    "Host '{shown}' is not allowed; add it with McpLayer::allowed_hosts, or call \
+                     McpLayer::allow_any_host() if a proxy in front checks it"
+                ),
+            ));
+        }
     }
-    if let Some(origin) = parts.headers.get(ORIGIN) {
+    let Ok(origin) = single_value(&parts.headers, &ORIGIN) else {
+        return Err(Rejection::new(
+            RejectionKind::ForbiddenOrigin,
+            "Origin is sent more than once with different values; a browser sends one",
+        ));
+    };
+    if let Some(origin) = origin {
         let text = origin.to_str().unwrap_or("");
         if !origin_allowed(&config.origins, text) {
             return Err(Rejection::new(
@@ -131,12 +173,13 @@ pub(crate) fn accepts(headers: &HeaderMap) -> Accepts {
     out
 }
 
-pub(crate) fn content_type_is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
+/// Whether `Content-Type` is JSON; `Err` when it is sent twice with different values.
+pub(crate) fn content_type_is_json(headers: &HeaderMap) -> Result<bool, Rejection> {
+    let value = single_value(headers, &CONTENT_TYPE).map_err(|()| conflicting("Content-Type"))?;
+    Ok(value
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json")))
 }
 
 /// The `Mcp-Session-Id` value, if any: exactly one, visible ASCII.

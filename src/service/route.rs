@@ -107,7 +107,7 @@ fn post(shared: &Shared, parts: &Parts) -> Result<Route, Rejection> {
             "the Accept header must list both application/json and text/event-stream",
         ));
     }
-    if !content_type_is_json(&parts.headers) {
+    if !content_type_is_json(&parts.headers)? {
         return Err(Rejection::new(
             RejectionKind::UnsupportedMediaType,
             "the Content-Type must be application/json",

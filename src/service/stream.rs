@@ -4,6 +4,7 @@
 use http::request::Parts;
 use http::Response;
 
+use super::guard::{conflicting, single_value};
 use super::response::sse_response;
 use super::route::request_version;
 use crate::body::McpBody;
@@ -21,7 +22,9 @@ pub(crate) fn open(
 ) -> Result<Response<McpBody>, Rejection> {
     // The request's own version decides priming and polling, as for a POST.
     let version = request_version(header_version, Some(session));
-    let body = match parts.headers.get(LAST_EVENT_ID) {
+    let cursor =
+        single_value(&parts.headers, &LAST_EVENT_ID).map_err(|()| conflicting("Last-Event-ID"))?;
+    let body = match cursor {
         None => session.attach_standalone(version),
         Some(cursor) => session
             .resume(cursor.as_bytes(), version)

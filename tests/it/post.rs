@@ -96,10 +96,12 @@ async fn content_type_must_be_json() {
         )
         .await;
     }
-    let req = post_builder()
-        .header(CONTENT_TYPE, "Application/JSON; charset=utf-8")
-        .body(raw(init_request("2025-11-25").to_string()))
-        .unwrap();
+    // Replaced, not appended: two different Content-Type values are refused (hostile_headers).
+    let mut req = post(&init_request("2025-11-25"));
+    req.headers_mut().insert(
+        CONTENT_TYPE,
+        "Application/JSON; charset=utf-8".parse().unwrap(),
+    );
     assert_eq!(server.send(req).await.status(), StatusCode::OK);
 }
 
