@@ -83,6 +83,8 @@ pub enum RejectionKind {
     /// A header the transport reads as one value (`Content-Type`, `Last-Event-ID`, …) is sent
     /// more than once with different values: 400.
     ConflictingHeader,
+    /// The body did not arrive in full within the layer's body-read timeout: 408.
+    BodyTimeout,
     /// The session store could not answer (unreachable or too slow): 503 with `Retry-After`.
     StoreUnavailable,
 }
@@ -97,6 +99,7 @@ impl RejectionKind {
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::SessionNotFound => StatusCode::NOT_FOUND,
             Self::TooManySessions | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,

@@ -21,6 +21,8 @@ use crate::session::{
 /// | option | default |
 /// |---|---|
 /// | [`max_body_bytes`](Self::max_body_bytes) | 4 MiB |
+/// | [`body_read_timeout`](Self::body_read_timeout) | 30 s |
+/// | [`oversize_drain`](Self::oversize_drain) | 4 MiB, 5 s |
 /// | [`keep_alive`](Self::keep_alive) | 15 s |
 /// | [`session_idle_timeout`](Self::session_idle_timeout) | 30 min |
 /// | [`max_sessions`](Self::max_sessions) | 10,000 |
@@ -105,6 +107,31 @@ impl McpLayer {
     /// Largest accepted request body, in bytes (default 4 MiB); larger ones get 413.
     pub fn max_body_bytes(self, limit: usize) -> Self {
         self.config(|c| c.max_body_bytes = limit)
+    }
+
+    /// How long a request body may take to arrive in full (default 30 s). A body that trickles
+    /// in slower is cut with 408, so a stalled upload holds nothing for long (no in-flight
+    /// slot is taken before the body is read). A zero duration is taken as the default.
+    pub fn body_read_timeout(self, timeout: Duration) -> Self {
+        let timeout = if timeout.is_zero() {
+            crate::service::DEFAULT_BODY_READ_TIMEOUT
+        } else {
+            timeout
+        };
+        self.config(|c| c.body_read_timeout = timeout)
+    }
+
+    /// How much of a body over [`max_body_bytes`](Self::max_body_bytes) is read and thrown
+    /// away, at most `bytes` and for at most `time`, before the 413 goes out (default 4 MiB and
+    /// 5 s). Many clients (Python's `http.client`, for one) write the whole body before they
+    /// read: closing the connection under them gives them a broken pipe instead of the 413. A
+    /// body declared (`Content-Length`) larger than the limit plus `bytes` is refused at once.
+    /// `(0, _)` turns draining off.
+    pub fn oversize_drain(self, bytes: usize, time: Duration) -> Self {
+        self.config(|c| {
+            c.drain_bytes = bytes;
+            c.drain_time = time;
+        })
     }
 
     /// Interval of `:` keep-alive comments on silent SSE streams (default 15 s); `None`, or a

@@ -66,8 +66,8 @@ pub use handler::{LogLevel, McpRequest, McpResponse, RequestContext};
 pub use jsonrpc::{code, ErrorObject, RequestId};
 pub use layer::McpLayer;
 pub use service::{
-    McpService, ResponseFuture, ResponseMode, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS,
-    DEFAULT_SSE_AFTER,
+    McpService, ResponseFuture, ResponseMode, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_DRAIN_BYTES,
+    DEFAULT_DRAIN_TIME, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_SSE_AFTER,
 };
 pub use session::config::{
     PollingPolicy, DEFAULT_CLIENT_REQUEST_TIMEOUT, DEFAULT_INITIALIZE_TIMEOUT, DEFAULT_KEEP_ALIVE,

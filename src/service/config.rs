@@ -9,6 +9,12 @@ use crate::session::{Registry, Session, SessionConfig, SessionStore};
 
 /// Default request body limit: 4 MiB, as the official SDKs use.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Default time a request body has to arrive in full (a trickling body is cut: 408).
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default number of bytes read and thrown away past the body limit before the 413 goes out.
+pub const DEFAULT_DRAIN_BYTES: usize = 4 * 1024 * 1024;
+/// Default time spent throwing away an oversized body before the 413 goes out.
+pub const DEFAULT_DRAIN_TIME: Duration = Duration::from_secs(5);
 /// Default cap on live sessions.
 pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
 /// Default delay after which an adaptive reply turns into an SSE stream.
@@ -54,6 +60,9 @@ pub(crate) struct Config {
     pub(crate) on_session_created: Option<SessionHook>,
     pub(crate) principal: Option<PrincipalFn>,
     pub(crate) max_body_bytes: usize,
+    pub(crate) body_read_timeout: Duration,
+    pub(crate) drain_bytes: usize,
+    pub(crate) drain_time: Duration,
     pub(crate) max_sessions: usize,
     pub(crate) hosts: Allow,
     pub(crate) origins: Allow,
@@ -70,6 +79,9 @@ impl Default for Config {
             on_session_created: None,
             principal: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            drain_bytes: DEFAULT_DRAIN_BYTES,
+            drain_time: DEFAULT_DRAIN_TIME,
             max_sessions: DEFAULT_MAX_SESSIONS,
             hosts: Allow::Loopback,
             origins: Allow::Loopback,
@@ -85,6 +97,9 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("drain_bytes", &self.drain_bytes)
+            .field("drain_time", &self.drain_time)
             .field("max_sessions", &self.max_sessions)
             .field("hosts", &self.hosts)
             .field("origins", &self.origins)

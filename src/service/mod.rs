@@ -25,7 +25,10 @@ use bytes::Buf;
 use http::{Request, Response};
 use tower_service::Service;
 
-pub use config::{ResponseMode, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_SSE_AFTER};
+pub use config::{
+    ResponseMode, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_DRAIN_BYTES, DEFAULT_DRAIN_TIME,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_SSE_AFTER,
+};
 pub use future::ResponseFuture;
 
 pub(crate) use config::{Allow, Config, PrincipalFn, SessionHook, Shared};

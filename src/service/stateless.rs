@@ -23,7 +23,7 @@ pub(crate) async fn serve<S: Handler, B: RequestBody>(
     body: B,
     header_version: Option<ProtocolVersion>,
 ) -> Response<McpBody> {
-    let payload = match read::payload(body, &parts.headers, shared.config.max_body_bytes).await {
+    let payload = match read::payload(body, &parts.headers, &shared.config).await {
         Ok(payload) => payload,
         Err(res) => return res,
     };

@@ -11,6 +11,7 @@ mod client;
 mod durations;
 mod get_stream;
 mod guard;
+mod hostile_bodies;
 mod hostile_headers;
 mod in_flight;
 mod mount;

@@ -106,7 +106,7 @@ async fn content_type_must_be_json() {
 }
 
 #[tokio::test]
-async fn declared_length_over_the_limit_is_413_without_reading() {
+async fn declared_length_over_the_limit_is_413() {
     let server = Server::example(McpLayer::new().max_body_bytes(64));
     let body = init_request("2025-11-25").to_string();
     assert!(body.len() > 64);
