@@ -23,6 +23,7 @@ use crate::session::{
 /// | [`max_body_bytes`](Self::max_body_bytes) | 4 MiB |
 /// | [`body_read_timeout`](Self::body_read_timeout) | 30 s |
 /// | [`oversize_drain`](Self::oversize_drain) | 4 MiB, 5 s |
+/// | [`max_batch_len`](Self::max_batch_len) | 64 messages |
 /// | [`keep_alive`](Self::keep_alive) | 15 s |
 /// | [`session_idle_timeout`](Self::session_idle_timeout) | 30 min |
 /// | [`max_sessions`](Self::max_sessions) | 10,000 |
@@ -119,6 +120,13 @@ impl McpLayer {
             timeout
         };
         self.config(|c| c.body_read_timeout = timeout)
+    }
+
+    /// Most messages one JSON-RPC batch (protocol 2025-03-26 only) may hold (default 64; 0 is
+    /// taken as 1); a larger batch gets 400 with −32600. Each request in it still takes an
+    /// in-flight slot of its own.
+    pub fn max_batch_len(self, messages: usize) -> Self {
+        self.config(|c| c.max_batch_len = messages.max(1))
     }
 
     /// How much of a body over [`max_body_bytes`](Self::max_body_bytes) is read and thrown

@@ -15,6 +15,8 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_DRAIN_BYTES: usize = 4 * 1024 * 1024;
 /// Default time spent throwing away an oversized body before the 413 goes out.
 pub const DEFAULT_DRAIN_TIME: Duration = Duration::from_secs(5);
+/// Default number of messages one 2025-03-26 batch may hold.
+pub const DEFAULT_MAX_BATCH_LEN: usize = 64;
 /// Default cap on live sessions.
 pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
 /// Default delay after which an adaptive reply turns into an SSE stream.
@@ -63,6 +65,7 @@ pub(crate) struct Config {
     pub(crate) body_read_timeout: Duration,
     pub(crate) drain_bytes: usize,
     pub(crate) drain_time: Duration,
+    pub(crate) max_batch_len: usize,
     pub(crate) max_sessions: usize,
     pub(crate) hosts: Allow,
     pub(crate) origins: Allow,
@@ -82,6 +85,7 @@ impl Default for Config {
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             drain_bytes: DEFAULT_DRAIN_BYTES,
             drain_time: DEFAULT_DRAIN_TIME,
+            max_batch_len: DEFAULT_MAX_BATCH_LEN,
             max_sessions: DEFAULT_MAX_SESSIONS,
             hosts: Allow::Loopback,
             origins: Allow::Loopback,
@@ -100,6 +104,7 @@ impl fmt::Debug for Config {
             .field("body_read_timeout", &self.body_read_timeout)
             .field("drain_bytes", &self.drain_bytes)
             .field("drain_time", &self.drain_time)
+            .field("max_batch_len", &self.max_batch_len)
             .field("max_sessions", &self.max_sessions)
             .field("hosts", &self.hosts)
             .field("origins", &self.origins)

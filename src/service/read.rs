@@ -25,10 +25,21 @@ where
     B::Error: Into<BoxError>,
 {
     let bytes = read_body(body, headers, config).await?;
-    parse_payload(&bytes).map_err(|failure| match failure {
+    let payload = parse_payload(&bytes).map_err(|failure| match failure {
         ParseFailure::Syntax(msg) => reject(RejectionKind::ParseError, msg),
         ParseFailure::Shape(msg) => reject(RejectionKind::InvalidMessage, msg),
-    })
+    })?;
+    match payload {
+        Payload::Batch(items) if items.len() > config.max_batch_len => Err(reject(
+            RejectionKind::InvalidMessage,
+            format!(
+                "this batch holds {} messages and this server takes at most {}; split it",
+                items.len(),
+                config.max_batch_len
+            ),
+        )),
+        payload => Ok(payload),
+    }
 }
 
 pub(crate) fn reject(

@@ -111,3 +111,74 @@ async fn a_trickling_body_is_cut_with_408() {
     );
     assert!(sessions.is_empty());
 }
+
+#[tokio::test]
+async fn a_batch_past_its_cap_is_400() {
+    let server = Server::example(McpLayer::new().max_batch_len(3));
+    let id = server.open_session("2025-03-26").await;
+    let batch = |n: i64| serde_json::Value::Array((1..=n).map(|i| echo(i, "x")).collect());
+    let req = post_with(Some(&id), Some("2025-03-26"), &batch(4));
+    let (_, message) = rejection(
+        server.send(req).await,
+        StatusCode::BAD_REQUEST,
+        RejectionKind::InvalidMessage,
+        -32600,
+    )
+    .await;
+    assert!(message.contains("at most 3"), "{message}");
+    let req = post_with(Some(&id), Some("2025-03-26"), &batch(3));
+    let answers = json_reply(server.send(req).await).await;
+    assert_eq!(answers.as_array().map(Vec::len), Some(3));
+}
+
+#[tokio::test]
+async fn malformed_json_of_every_kind_is_400_with_a_json_rpc_error() {
+    let server = Server::example(McpLayer::new());
+    let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let cases: Vec<(&str, Vec<u8>, i64, RejectionKind)> = vec![
+        (
+            "deeply nested",
+            nested.into_bytes(),
+            -32700,
+            RejectionKind::ParseError,
+        ),
+        (
+            "a number too large for a double",
+            br#"{"jsonrpc":"2.0","id":1e400,"method":"initialize"}"#.to_vec(),
+            -32700,
+            RejectionKind::ParseError,
+        ),
+        (
+            "a duplicate key",
+            br#"{"jsonrpc":"2.0","id":1,"method":"initialize","method":"ping"}"#.to_vec(),
+            -32600,
+            RejectionKind::InvalidMessage,
+        ),
+        (
+            "invalid UTF-8",
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\xfe\"}".to_vec(),
+            -32700,
+            RejectionKind::ParseError,
+        ),
+        (
+            "a lone surrogate",
+            br#"{"jsonrpc":"2.0","id":1,"method":"\ud800"}"#.to_vec(),
+            -32700,
+            RejectionKind::ParseError,
+        ),
+        (
+            "a huge integer id",
+            br#"{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"initialize"}"#
+                .to_vec(),
+            -32600,
+            RejectionKind::InvalidMessage,
+        ),
+    ];
+    for (what, body, code, kind) in cases {
+        let req = post_builder().body(raw(body)).unwrap();
+        let res = server.send(req).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{what}");
+        rejection(res, StatusCode::BAD_REQUEST, kind, code).await;
+    }
+    assert!(server.sessions.is_empty());
+}
