@@ -23,6 +23,7 @@ mod send_sync;
 mod sessions;
 mod setters;
 mod socket;
+mod sse_framing;
 mod stateless;
 #[path = "../support/mod.rs"]
 mod support;
