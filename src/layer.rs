@@ -30,6 +30,7 @@ use crate::session::{
 /// | [`sse_after`](Self::sse_after) | 1 s |
 /// | [`protocol_versions`](Self::protocol_versions) | every [`ProtocolVersion`] |
 /// | [`stateless`](Self::stateless) | off |
+/// | [`server_info`](Self::server_info) | none |
 /// | [`stream_capacity`](Self::stream_capacity) | 64 events |
 /// | [`max_queued_events`](Self::max_queued_events) | 128 events |
 /// | [`event_store`](Self::event_store) | [`MemoryEventStore`](crate::session::MemoryEventStore): 256 events, 1 MiB, 5 min per stream |
@@ -180,6 +181,19 @@ impl McpLayer {
     /// The protocol revisions served (default: all of [`ProtocolVersion::ALL`]). A request
     /// naming another one in `MCP-Protocol-Version` gets 400. An empty list would answer
     /// nothing, so it leaves the setting as it was.
+    ///
+    /// Session-era revisions are negotiated by `initialize`; stateless-era ones
+    /// ([`ProtocolVersion::is_stateless`]) are named by each request. A list of stateless-era
+    /// revisions only makes a modern-only server: GET and DELETE get 405, and an `initialize`
+    /// gets 400 (−32022) listing the versions served.
+    ///
+    /// ```
+    /// use mcp_tower::{McpLayer, ProtocolVersion};
+    ///
+    /// // Serve the 2026-07-28 era only.
+    /// let layer = McpLayer::new().protocol_versions([ProtocolVersion::V2026_07_28]);
+    /// # let _ = layer;
+    /// ```
     pub fn protocol_versions(self, versions: impl IntoIterator<Item = ProtocolVersion>) -> Self {
         let mut list: Vec<ProtocolVersion> = versions.into_iter().collect();
         if list.is_empty() {
@@ -194,6 +208,22 @@ impl McpLayer {
     /// handled on its own, and GET and DELETE get 405 (default off).
     pub fn stateless(self, on: bool) -> Self {
         self.config(|c| c.stateless = on)
+    }
+
+    /// The server's `Implementation` object (`{"name", "version", ..}`), stamped as
+    /// `_meta["io.modelcontextprotocol/serverInfo"]` on every stateless-era (2026-07-28) result
+    /// that does not carry one (default none). Such results also get `resultType: "complete"`
+    /// when the handler left it out, whether or not this is set.
+    ///
+    /// ```
+    /// use mcp_tower::McpLayer;
+    /// use serde_json::json;
+    ///
+    /// let layer = McpLayer::new().server_info(json!({ "name": "demo", "version": "1.0.0" }));
+    /// # let _ = layer;
+    /// ```
+    pub fn server_info(self, info: serde_json::Value) -> Self {
+        self.config(|c| c.server_info = Some(Arc::new(info)))
     }
 
     /// Events one SSE connection may hold for a slow reader (default 64; 0 is taken as 1). A

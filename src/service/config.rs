@@ -61,6 +61,8 @@ pub(crate) struct Config {
     pub(crate) sse_after: Duration,
     pub(crate) versions: Vec<ProtocolVersion>,
     pub(crate) stateless: bool,
+    /// Stamped as `_meta["io.modelcontextprotocol/serverInfo"]` on stateless-era results.
+    pub(crate) server_info: Option<Arc<serde_json::Value>>,
 }
 
 impl Default for Config {
@@ -77,6 +79,7 @@ impl Default for Config {
             sse_after: DEFAULT_SSE_AFTER,
             versions: ProtocolVersion::ALL.to_vec(),
             stateless: false,
+            server_info: None,
         }
     }
 }
@@ -100,6 +103,11 @@ impl fmt::Debug for Config {
 impl Config {
     pub(crate) fn supports(&self, version: ProtocolVersion) -> bool {
         self.versions.contains(&version)
+    }
+
+    /// Whether any session-era version is served (else GET and DELETE have nothing to do).
+    pub(crate) fn serves_sessions(&self) -> bool {
+        self.versions.iter().any(|v| !v.is_stateless())
     }
 
     pub(crate) fn supported_list(&self) -> String {

@@ -9,6 +9,7 @@ mod future;
 mod guard;
 mod in_session;
 mod initialize;
+mod modern;
 mod read;
 mod response;
 mod route;
@@ -201,6 +202,7 @@ where
             Route::Stateless { version } => {
                 stateless::serve(inner, shared, parts, body, version).await
             }
+            Route::Modern => modern::serve(inner, shared, parts, body).await,
             Route::Stream { session, version } => {
                 stream::open(&parts, &session, version).unwrap_or_else(Rejection::into_response)
             }
