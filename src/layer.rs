@@ -7,7 +7,9 @@ use std::time::Duration;
 use tower_layer::Layer;
 
 use crate::protocol::ProtocolVersion;
-use crate::service::{Allow, Config, McpService, PrincipalFn, ResponseMode, SessionHook, Shared};
+use crate::service::{
+    Allow, Config, McpService, PrincipalFn, ResponseMode, SessionHook, Shared, ToolSchemaFn,
+};
 use crate::session::{
     CloseHook, CloseReason, EventStore, PollingPolicy, Session, SessionConfig, SessionId, Sessions,
 };
@@ -31,6 +33,7 @@ use crate::session::{
 /// | [`protocol_versions`](Self::protocol_versions) | every [`ProtocolVersion`] |
 /// | [`stateless`](Self::stateless) | off |
 /// | [`server_info`](Self::server_info) | none |
+/// | [`tool_schemas`](Self::tool_schemas) | none: `Mcp-Param-*` headers are not checked |
 /// | [`stream_capacity`](Self::stream_capacity) | 64 events |
 /// | [`max_queued_events`](Self::max_queued_events) | 128 events |
 /// | [`event_store`](Self::event_store) | [`MemoryEventStore`](crate::session::MemoryEventStore): 256 events, 1 MiB, 5 min per stream |
@@ -224,6 +227,39 @@ impl McpLayer {
     /// ```
     pub fn server_info(self, info: serde_json::Value) -> Self {
         self.config(|c| c.server_info = Some(Arc::new(info)))
+    }
+
+    /// How the transport finds a tool's `inputSchema` by name, to check the `Mcp-Param-*`
+    /// headers of a 2026-07-28 `tools/call` (default none: they are not checked).
+    ///
+    /// Each top-level property marked `"x-mcp-header": "Name"` (string, integer, number or
+    /// boolean) must then be mirrored in the header `Mcp-Param-Name`, in plain text or as
+    /// `=?base64?…?=`: a header missing while the argument is present, present while it is
+    /// absent, malformed, or unequal (numbers compare numerically) is refused with 400 and
+    /// −32020 before the handler runs. Return `None` for an unknown tool: the handler answers.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use std::sync::Arc;
+    ///
+    /// use mcp_tower::McpLayer;
+    /// use serde_json::json;
+    ///
+    /// let schemas: HashMap<String, Arc<serde_json::Value>> = HashMap::from([(
+    ///     "deploy".to_string(),
+    ///     Arc::new(json!({ "type": "object", "properties": {
+    ///         "region": { "type": "string", "x-mcp-header": "Region" },
+    ///     } })),
+    /// )]);
+    /// let layer = McpLayer::new().tool_schemas(move |tool| schemas.get(tool).cloned());
+    /// # let _ = layer;
+    /// ```
+    pub fn tool_schemas(
+        self,
+        lookup: impl Fn(&str) -> Option<Arc<serde_json::Value>> + Send + Sync + 'static,
+    ) -> Self {
+        let lookup: ToolSchemaFn = Arc::new(lookup);
+        self.config(|c| c.tool_schema = Some(lookup))
     }
 
     /// Events one SSE connection may hold for a slow reader (default 64; 0 is taken as 1). A

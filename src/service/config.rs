@@ -35,6 +35,8 @@ pub enum ResponseMode {
 
 pub(crate) type SessionHook = Arc<dyn Fn(&Session) + Send + Sync>;
 pub(crate) type PrincipalFn = Arc<dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync>;
+/// The `inputSchema` of a tool, by name, for checking `Mcp-Param-*` headers.
+pub(crate) type ToolSchemaFn = Arc<dyn Fn(&str) -> Option<Arc<serde_json::Value>> + Send + Sync>;
 
 /// Which `Host` or `Origin` values are accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +65,8 @@ pub(crate) struct Config {
     pub(crate) stateless: bool,
     /// Stamped as `_meta["io.modelcontextprotocol/serverInfo"]` on stateless-era results.
     pub(crate) server_info: Option<Arc<serde_json::Value>>,
+    /// Looks up a tool's `inputSchema` to check its `Mcp-Param-*` headers.
+    pub(crate) tool_schema: Option<ToolSchemaFn>,
 }
 
 impl Default for Config {
@@ -80,6 +84,7 @@ impl Default for Config {
             versions: ProtocolVersion::ALL.to_vec(),
             stateless: false,
             server_info: None,
+            tool_schema: None,
         }
     }
 }

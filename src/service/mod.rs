@@ -10,6 +10,7 @@ mod guard;
 mod in_session;
 mod initialize;
 mod modern;
+mod param_headers;
 mod read;
 mod response;
 mod route;
@@ -28,7 +29,7 @@ use tower_service::Service;
 pub use config::{ResponseMode, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_SSE_AFTER};
 pub use future::ResponseFuture;
 
-pub(crate) use config::{Allow, Config, PrincipalFn, SessionHook, Shared};
+pub(crate) use config::{Allow, Config, PrincipalFn, SessionHook, Shared, ToolSchemaFn};
 
 use crate::body::McpBody;
 use crate::error::{BoxError, Rejection};

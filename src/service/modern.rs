@@ -22,6 +22,7 @@ use tower_service::Service;
 
 use super::config::{Config, ResponseMode, Shared};
 use super::dispatch::call_handler;
+use super::param_headers;
 use super::read;
 use super::response::{accepted, json_response, sse_response};
 use crate::body::McpBody;
@@ -204,7 +205,8 @@ where
 
 /// The checks of SPEC.md §3, in the order that gives each mistake its own code: the version
 /// served (−32022), a removed method (404, −32601), `_meta` present and complete (−32602),
-/// then each header against the body (−32020). A notification need not carry `_meta`.
+/// then each header against the body (−32020), `Mcp-Param-*` last. A notification need not
+/// carry `_meta`.
 fn check(
     config: &Config,
     headers: &HeaderMap,
@@ -292,6 +294,13 @@ fn check(
         ));
     }
     check_method_headers(headers, method, params)?;
+    if let (Some(lookup), "tools/call") = (&config.tool_schema, method) {
+        let tool = params.and_then(|p| p.get("name")).and_then(Value::as_str);
+        if let Some((tool, schema)) = tool.and_then(|t| Some((t, lookup(t)?))) {
+            let arguments = params.and_then(|p| p.get("arguments"));
+            param_headers::check(headers, tool, &schema, arguments)?;
+        }
+    }
     Ok(served)
 }
 

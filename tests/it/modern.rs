@@ -658,3 +658,70 @@ async fn a_slow_reply_streams_with_keep_alives() {
     assert_eq!(messages.len(), 1);
     assert_eq!(tool_text(&messages[0]), "late");
 }
+
+#[tokio::test]
+async fn param_headers_are_checked_against_the_tool_schema() {
+    let schema = Arc::new(json!({ "type": "object", "properties": {
+        "text": { "type": "string", "x-mcp-header": "Text" },
+    } }));
+    let layer = McpLayer::new().tool_schemas(move |tool| (tool == "echo").then(|| schema.clone()));
+    let server = Server::example(layer);
+    let body = request(20, "tools/call", with_meta(echo_params("Hello")));
+    let base = [
+        ("mcp-protocol-version", V26),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "echo"),
+    ];
+    let with = |value: &'static str| {
+        let mut headers = base.to_vec();
+        headers.push(("Mcp-Param-Text", value));
+        headers
+    };
+    for accepted in ["Hello", "=?base64?SGVsbG8=?="] {
+        let res = server.send(custom(&with(accepted), &body)).await;
+        assert_eq!(tool_text(&json_reply(res).await), "Hello", "{accepted}");
+    }
+    for bad in ["hello", "=?base64?SGVsbG8?=", "=?base64?SGVs!!!bG8=?="] {
+        let res = server.send(custom(&with(bad), &body)).await;
+        refused(
+            res,
+            StatusCode::BAD_REQUEST,
+            RejectionKind::HeaderMismatch,
+            json!(20),
+        )
+        .await;
+    }
+    // Omitted while the body carries the argument.
+    let res = server.send(custom(&base, &body)).await;
+    let error = refused(
+        res,
+        StatusCode::BAD_REQUEST,
+        RejectionKind::HeaderMismatch,
+        json!(20),
+    )
+    .await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("Mcp-Param-Text"),
+        "{error}"
+    );
+    // Tools the lookup does not know are not checked.
+    let add = request(
+        21,
+        "tools/call",
+        with_meta(json!({ "name": "add", "arguments": { "a": 1, "b": 2 } })),
+    );
+    let res = server
+        .send(custom(
+            &[
+                ("mcp-protocol-version", V26),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "add"),
+            ],
+            &add,
+        ))
+        .await;
+    assert_eq!(tool_text(&json_reply(res).await), "3");
+}
