@@ -192,6 +192,30 @@ impl Rejection {
 
     /// The id of the request refused, when it could be read (stateless-era rejections are
     /// decided after the body is read, and echo it).
+    ///
+    /// ```
+    /// use mcp_tower::{McpLayer, McpRequest, McpResponse, Rejection, RejectionKind, RequestId};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let svc = McpLayer::new().layer(service_fn(|_req: McpRequest| async {
+    ///     Ok::<_, std::convert::Infallible>(McpResponse::empty())
+    /// }));
+    /// // A 2026-07-28 request without `_meta`.
+    /// let req = http::Request::post("/mcp")
+    ///     .header("accept", "application/json, text/event-stream")
+    ///     .header("content-type", "application/json")
+    ///     .header("mcp-protocol-version", "2026-07-28")
+    ///     .header("mcp-method", "tools/list")
+    ///     .body(r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#.to_string())
+    ///     .unwrap();
+    /// let res = svc.oneshot(req).await.unwrap();
+    /// assert_eq!(res.status(), 400);
+    /// let why = res.extensions().get::<Rejection>().unwrap();
+    /// assert_eq!(why.kind(), RejectionKind::InvalidRequestMeta);
+    /// assert_eq!(why.request_id(), Some(&RequestId::from(7)));
+    /// # }
+    /// ```
     #[must_use]
     pub fn request_id(&self) -> Option<&RequestId> {
         self.id.as_ref()
