@@ -30,13 +30,13 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mcp_tower::{code, ErrorObject};
 use mcp_tower::{
-    BoxError, ClientRequestError, LogLevel, McpLayer, McpRequest, McpResponse, ProtocolVersion,
-    RequestContext, Session, Sessions,
+    BoxError, Change, ClientRequestError, LogLevel, McpLayer, McpRequest, McpResponse,
+    ProtocolVersion, Publisher, RequestContext, Session, Sessions,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -52,6 +52,7 @@ async fn main() -> Result<(), BoxError> {
         .server_info(server_info())
         .tool_schemas(move |tool| schemas.get(tool).cloned());
     let sessions = layer.sessions();
+    let _ = PUBLISHER.set(layer.publisher());
     tokio::spawn(resources::announce_updates(sessions.clone()));
     let mcp = ServiceBuilder::new().layer(layer).service_fn(handle);
     common::serve::serve(mcp, sessions, port).await
@@ -86,6 +87,16 @@ async fn handle(req: McpRequest) -> Result<McpResponse, Infallible> {
     Ok(outcome.map_or_else(McpResponse::error, McpResponse::result))
 }
 
+/// Announces list changes to both eras (`test_trigger_tool_change`, `test_trigger_prompt_change`).
+static PUBLISHER: OnceLock<Publisher> = OnceLock::new();
+
+/// Publishes `change`, if the server is up.
+fn publish(change: &Change) {
+    if let Some(publisher) = PUBLISHER.get() {
+        let _ = publisher.publish(change);
+    }
+}
+
 /// This server's `Implementation`: in `initialize` results, and stamped by the layer on every
 /// 2026-07-28 result.
 fn server_info() -> Value {
@@ -95,9 +106,9 @@ fn server_info() -> Value {
 /// What this server offers, in `initialize` and `server/discover` alike.
 fn capabilities() -> Value {
     json!({
-        "tools": {},
+        "tools": { "listChanged": true },
         "resources": { "subscribe": true },
-        "prompts": {},
+        "prompts": { "listChanged": true },
         "logging": {},
         "completions": {},
     })
@@ -357,6 +368,16 @@ mod tools {
                     &no_args,
                 ),
                 tool(
+                    "test_trigger_tool_change",
+                    "Announces a tools/list change to every listener.",
+                    &no_args,
+                ),
+                tool(
+                    "test_trigger_prompt_change",
+                    "Announces a prompts/list change to every listener.",
+                    &no_args,
+                ),
+                tool(
                     "test_header_param",
                     "Echoes its region, which the client mirrors in Mcp-Param-Region.",
                     &json!({
@@ -513,6 +534,14 @@ mod tools {
                 Ok(CallToolResult::text("the client declared sampling"))
             }
             "test_streaming_elicitation" => Ok(with_progress(ctx).await),
+            "test_trigger_tool_change" => {
+                publish(&Change::ToolsListChanged);
+                Ok(CallToolResult::text("tools/list change announced"))
+            }
+            "test_trigger_prompt_change" => {
+                publish(&Change::PromptsListChanged);
+                Ok(CallToolResult::text("prompts/list change announced"))
+            }
             "test_header_param" => self::arguments(arguments)
                 .map(|RegionArgs { region }| CallToolResult::text(format!("region: {region}"))),
             "test_tool_with_progress" => Ok(with_progress(ctx).await),

@@ -99,6 +99,8 @@ pub enum RejectionKind {
     /// `resources/subscribe`, `resources/unsubscribe`), sent as a stateless-era request: 404,
     /// −32601.
     RemovedMethod,
+    /// As many `subscriptions/listen` streams as allowed are open: 503 with `Retry-After`.
+    TooManyListenStreams,
 }
 
 impl RejectionKind {
@@ -112,7 +114,9 @@ impl RejectionKind {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SessionNotFound | Self::RemovedMethod => StatusCode::NOT_FOUND,
-            Self::TooManySessions | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManySessions | Self::StoreUnavailable | Self::TooManyListenStreams => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyRead
             | Self::ParseError
@@ -235,7 +239,7 @@ impl Rejection {
             headers.insert(ALLOW, HeaderValue::from_static(allow));
         }
         match self.kind {
-            RejectionKind::TooManySessions => {
+            RejectionKind::TooManySessions | RejectionKind::TooManyListenStreams => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
             }
             RejectionKind::StoreUnavailable => {

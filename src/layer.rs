@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
+use crate::listen::Publisher;
 use crate::protocol::ProtocolVersion;
 use crate::service::{
     Allow, Config, McpService, PrincipalFn, ResponseMode, SessionHook, Shared, ToolSchemaFn,
@@ -34,6 +35,7 @@ use crate::session::{
 /// | [`stateless`](Self::stateless) | off |
 /// | [`server_info`](Self::server_info) | none |
 /// | [`tool_schemas`](Self::tool_schemas) | none: `Mcp-Param-*` headers are not checked |
+/// | [`max_listen_streams`](Self::max_listen_streams) | 10,000 |
 /// | [`stream_capacity`](Self::stream_capacity) | 64 events |
 /// | [`max_queued_events`](Self::max_queued_events) | 128 events |
 /// | [`event_store`](Self::event_store) | [`MemoryEventStore`](crate::session::MemoryEventStore): 256 events, 1 MiB, 5 min per stream |
@@ -104,6 +106,31 @@ impl McpLayer {
     #[must_use]
     pub fn sessions(&self) -> Sessions {
         Sessions::new(self.shared.registry.clone())
+    }
+
+    /// Announces changes to clients of both eras: session-era sessions and 2026-07-28
+    /// `subscriptions/listen` streams. Every service the layer builds shares it, as with
+    /// [`sessions`](Self::sessions).
+    ///
+    /// ```
+    /// use mcp_tower::{Change, McpLayer};
+    ///
+    /// let layer = McpLayer::new();
+    /// let publisher = layer.publisher();
+    /// // Later, when the tool list changes:
+    /// let _report = publisher.publish(&Change::ToolsListChanged);
+    /// ```
+    #[must_use]
+    pub fn publisher(&self) -> Publisher {
+        Publisher::new(self.sessions(), self.shared.listeners.clone())
+    }
+
+    /// `subscriptions/listen` streams (2026-07-28) open at once on this node, at most (default
+    /// 10,000; 0 is taken as 1). One more is refused with 503 and `Retry-After`. Each stream
+    /// holds at most [`stream_capacity`](Self::stream_capacity) events for a slow reader; one
+    /// that falls further behind is ended with a JSON-RPC error.
+    pub fn max_listen_streams(self, max: usize) -> Self {
+        self.config(|c| c.max_listen_streams = max.max(1))
     }
 
     /// Largest accepted request body, in bytes (default 4 MiB); larger ones get 413.

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::listen::Listeners;
 use crate::protocol::ProtocolVersion;
 use crate::session::{Registry, Session, SessionConfig, SessionStore};
 
@@ -11,6 +12,8 @@ use crate::session::{Registry, Session, SessionConfig, SessionStore};
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Default cap on live sessions.
 pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+/// Default cap on open `subscriptions/listen` streams (2026-07-28).
+pub const DEFAULT_MAX_LISTEN_STREAMS: usize = 10_000;
 /// Default delay after which an adaptive reply turns into an SSE stream.
 pub const DEFAULT_SSE_AFTER: Duration = Duration::from_secs(1);
 
@@ -67,6 +70,8 @@ pub(crate) struct Config {
     pub(crate) server_info: Option<Arc<serde_json::Value>>,
     /// Looks up a tool's `inputSchema` to check its `Mcp-Param-*` headers.
     pub(crate) tool_schema: Option<ToolSchemaFn>,
+    /// `subscriptions/listen` streams open at once on this node, at most.
+    pub(crate) max_listen_streams: usize,
 }
 
 impl Default for Config {
@@ -85,6 +90,7 @@ impl Default for Config {
             stateless: false,
             server_info: None,
             tool_schema: None,
+            max_listen_streams: DEFAULT_MAX_LISTEN_STREAMS,
         }
     }
 }
@@ -128,6 +134,8 @@ pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
     pub(crate) registry: Arc<Registry>,
     pub(crate) store: Arc<dyn SessionStore>,
+    /// This node's `subscriptions/listen` streams.
+    pub(crate) listeners: Arc<Listeners>,
 }
 
 impl Shared {
@@ -137,6 +145,7 @@ impl Shared {
             config: Arc::new(config),
             store: registry.clone(),
             registry,
+            listeners: Listeners::new(),
         }
     }
 }

@@ -26,7 +26,10 @@ use bytes::Buf;
 use http::{Request, Response};
 use tower_service::Service;
 
-pub use config::{ResponseMode, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_SSE_AFTER};
+pub use config::{
+    ResponseMode, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_LISTEN_STREAMS, DEFAULT_MAX_SESSIONS,
+    DEFAULT_SSE_AFTER,
+};
 pub use future::ResponseFuture;
 
 pub(crate) use config::{Allow, Config, PrincipalFn, SessionHook, Shared, ToolSchemaFn};

@@ -22,13 +22,14 @@ use tower_service::Service;
 
 use super::config::{Config, ResponseMode, Shared};
 use super::dispatch::call_handler;
-use super::param_headers;
+use super::param_headers::{self, decode_header_value};
 use super::read;
 use super::response::{accepted, json_response, sse_response};
 use crate::body::McpBody;
 use crate::error::{BoxError, Rejection, RejectionKind};
 use crate::handler::{McpRequest, McpResponse, RequestContext};
-use crate::jsonrpc::{self, code, Incoming, Payload, RequestId};
+use crate::jsonrpc::{self, code, ErrorObject, Incoming, Payload, RequestId};
+use crate::listen::{Filter, StreamLimits, TooManyListeners};
 use crate::outbox::Outbox;
 use crate::protocol::{
     ProtocolVersion, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, META_CLIENT_CAPABILITIES,
@@ -167,6 +168,7 @@ where
                 params.as_ref(),
                 true,
             ) {
+                Ok(_) if method == "subscriptions/listen" => listen(&shared, id, params.as_ref()),
                 Ok(version) => {
                     let head = Arc::new(parts);
                     request(inner, shared, head, version, id, method, params).await
@@ -402,60 +404,35 @@ fn single_header<'a>(
     })
 }
 
-/// A header value, decoded from the `=?base64?…?=` form when it has both the prefix and the
-/// suffix (otherwise it is literal); `None` when that form is malformed or not UTF-8.
-pub(crate) fn decode_header_value(value: &str) -> Option<std::borrow::Cow<'_, str>> {
-    let Some(encoded) = value
-        .strip_prefix("=?base64?")
-        .and_then(|v| v.strip_suffix("?="))
-    else {
-        return Some(std::borrow::Cow::Borrowed(value));
+/// `subscriptions/listen`: an SSE stream that lives until the client closes it or the server
+/// ends it ([`Publisher`](crate::Publisher)), starting with the acknowledgement.
+fn listen(shared: &Shared, id: RequestId, params: Option<&Value>) -> Response<McpBody> {
+    let Some(filter) = Filter::parse(params) else {
+        let error = ErrorObject::new(
+            code::INVALID_PARAMS,
+            "subscriptions/listen needs params.notifications: an object with the booleans \
+             toolsListChanged, promptsListChanged, resourcesListChanged and the string array \
+             resourceSubscriptions, each optional",
+        );
+        return json_response(jsonrpc::error_bytes(Some(&id), &error));
     };
-    let bytes = base64_decode(encoded.as_bytes())?;
-    String::from_utf8(bytes).ok().map(std::borrow::Cow::Owned)
-}
-
-/// Standard base64 (RFC 4648 §4) with its padding required.
-fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
-    fn sextet(b: u8) -> Option<u32> {
-        Some(u32::from(match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        }))
+    let config = &shared.config;
+    let limits = StreamLimits {
+        max_streams: config.max_listen_streams,
+        capacity: config.session.stream_capacity,
+        keep_alive: config.session.keep_alive,
+    };
+    match shared.listeners.open(id.clone(), filter, limits) {
+        Ok(body) => sse_response(body),
+        Err(TooManyListeners(max)) => Rejection::new(
+            RejectionKind::TooManyListenStreams,
+            format!(
+                "this server keeps at most {max} subscriptions/listen streams open; retry later"
+            ),
+        )
+        .with_id(Some(id))
+        .into_response(),
     }
-    if input.len() % 4 != 0 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(input.len() / 4 * 3);
-    let quads = input.chunks_exact(4);
-    let last = quads.len().saturating_sub(1);
-    for (i, quad) in quads.enumerate() {
-        let pad = quad.iter().rev().take_while(|b| **b == b'=').count();
-        if pad > 2 || (pad > 0 && i != last) {
-            return None;
-        }
-        let mut n = 0u32;
-        for &b in &quad[..4 - pad] {
-            n = (n << 6) | sextet(b)?;
-        }
-        n <<= 6 * pad as u32;
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..4 - pad]);
-        // Bits left over by the padding must be zero (canonical encoding).
-        let spare = match pad {
-            1 => n & 0xFF,
-            2 => n & 0xFFFF,
-            _ => 0,
-        };
-        if spare != 0 {
-            return None;
-        }
-    }
-    Some(out)
 }
 
 /// A handler call that yields its answer, or `None` once the client went away.
@@ -635,35 +612,6 @@ pub(crate) fn complete_result(mut result: Value, server_info: Option<&Value>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_sentinel() {
-        assert_eq!(decode_header_value("plain").as_deref(), Some("plain"));
-        assert_eq!(
-            decode_header_value("=?base64?aMOpbGxv?=").as_deref(),
-            Some("héllo")
-        );
-        assert_eq!(decode_header_value("=?base64?YQ==?=").as_deref(), Some("a"));
-        assert_eq!(
-            decode_header_value("=?base64?YWI=?=").as_deref(),
-            Some("ab")
-        );
-        // Only the prefix, or only the suffix: literal.
-        assert_eq!(
-            decode_header_value("=?base64?YQ==").as_deref(),
-            Some("=?base64?YQ==")
-        );
-        for bad in [
-            "=?base64?YQ?=",
-            "=?base64?Y!==?=",
-            "=?base64?YR==?=",
-            "=?base64?Y===?=",
-            "=?base64?YQ==YQ==?=",
-            "=?base64?/w==?=",
-        ] {
-            assert_eq!(decode_header_value(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn era_from_a_version_string() {

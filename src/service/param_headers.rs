@@ -8,12 +8,12 @@
 //! Only properties directly under `properties` count, of type string, integer, number or
 //! boolean; other annotations are not enforced. Integers and numbers compare numerically
 //! (`42` and `42.0` agree), booleans as `true`/`false`, strings exactly (after the
-//! `=?base64?…?=` form is decoded).
+//! `=?base64?…?=` form is decoded). That decoding lives here, and `modern` uses it for
+//! `Mcp-Name` too.
 
 use http::HeaderMap;
 use serde_json::Value;
 
-use super::modern::decode_header_value;
 use crate::error::{Rejection, RejectionKind};
 
 /// Checks every `x-mcp-header` argument of `schema` against the request's headers.
@@ -85,6 +85,62 @@ pub(crate) fn check(
     Ok(())
 }
 
+/// A header value, decoded from the `=?base64?…?=` form when it has both the prefix and the
+/// suffix (otherwise it is literal); `None` when that form is malformed or not UTF-8.
+pub(crate) fn decode_header_value(value: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let Some(encoded) = value
+        .strip_prefix("=?base64?")
+        .and_then(|v| v.strip_suffix("?="))
+    else {
+        return Some(std::borrow::Cow::Borrowed(value));
+    };
+    let bytes = base64_decode(encoded.as_bytes())?;
+    String::from_utf8(bytes).ok().map(std::borrow::Cow::Owned)
+}
+
+/// Standard base64 (RFC 4648 §4) with its padding required.
+fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
+    fn sextet(b: u8) -> Option<u32> {
+        Some(u32::from(match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        }))
+    }
+    if input.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(input.len() / 4 * 3);
+    let quads = input.chunks_exact(4);
+    let last = quads.len().saturating_sub(1);
+    for (i, quad) in quads.enumerate() {
+        let pad = quad.iter().rev().take_while(|b| **b == b'=').count();
+        if pad > 2 || (pad > 0 && i != last) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &b in &quad[..4 - pad] {
+            n = (n << 6) | sextet(b)?;
+        }
+        n <<= 6 * pad as u32;
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..4 - pad]);
+        // Bits left over by the padding must be zero (canonical encoding).
+        let spare = match pad {
+            1 => n & 0xFF,
+            2 => n & 0xFFFF,
+            _ => 0,
+        };
+        if spare != 0 {
+            return None;
+        }
+    }
+    Some(out)
+}
+
 fn mismatch(message: String) -> Rejection {
     Rejection::new(RejectionKind::HeaderMismatch, message)
 }
@@ -130,6 +186,35 @@ mod tests {
 
     fn ok(pairs: &[(&str, &str)], args: &Value) -> bool {
         check(&headers(pairs), "t", &schema(), Some(args)).is_ok()
+    }
+
+    #[test]
+    fn base64_sentinel() {
+        assert_eq!(decode_header_value("plain").as_deref(), Some("plain"));
+        assert_eq!(
+            decode_header_value("=?base64?aMOpbGxv?=").as_deref(),
+            Some("héllo")
+        );
+        assert_eq!(decode_header_value("=?base64?YQ==?=").as_deref(), Some("a"));
+        assert_eq!(
+            decode_header_value("=?base64?YWI=?=").as_deref(),
+            Some("ab")
+        );
+        // Only the prefix, or only the suffix: literal.
+        assert_eq!(
+            decode_header_value("=?base64?YQ==").as_deref(),
+            Some("=?base64?YQ==")
+        );
+        for bad in [
+            "=?base64?YQ?=",
+            "=?base64?Y!==?=",
+            "=?base64?YR==?=",
+            "=?base64?Y===?=",
+            "=?base64?YQ==YQ==?=",
+            "=?base64?/w==?=",
+        ] {
+            assert_eq!(decode_header_value(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod durations;
 mod get_stream;
 mod guard;
 mod in_flight;
+mod listen;
 mod modern;
 mod mount;
 mod no_panic;
