@@ -12,7 +12,10 @@
 # 3. runs `conformance server --suite all` (0.1.16) and `--requirements 2025-11-25`
 #    (0.2.0-alpha.12) against the conformance example, and fails on any FAILURE, on a wrong
 #    scenario count, or on a transport WARNING not explained in
-#    .ci/conformance-expected-warnings.txt;
+#    .ci/conformance-expected-warnings.txt; then runs `--requirements 2026-07-28`
+#    (0.2.0-alpha.12) and only reports its totals: it does not fail the checks until the
+#    2026-07-28 era reaches 0 failed (issue 12: multi-round-trip requests and the tasks
+#    extension are still missing);
 # 4. runs tests/interop/ts/client.mjs and tests/interop/python/client.py against the example
 #    server.
 #
@@ -201,11 +204,25 @@ run_suite() {
 	fi
 }
 
+# Runs suite version $1 with the CLI arguments that follow and prints its summary, without
+# judging it: for requirement sets the server does not meet yet.
+report_suite() {
+	local version=$1 name=$2
+	shift 2
+	local out="$RUN/conformance-$version-$name" log="$RUN/conformance-$version-$name.log" rc=0
+	step "conformance $version ($name, reported only): conformance server --url $SERVER_URL $*"
+	timeout 600 "$NODE" "$CACHE/conformance-$version/node_modules/@modelcontextprotocol/conformance/dist/index.js" \
+		server --url "$SERVER_URL" "$@" -o "$out" >"$log" 2>&1 || rc=$?
+	sed -n '/=== SUMMARY ===/,$p' "$log" | grep -v '^$' | grep -v '=== SUMMARY ===' || true
+	step "conformance $version ($name): exit status $rc, not judged (full log: ${log#"$ROOT"/})"
+}
+
 if ((want_conformance)); then
 	step "starting examples/conformance.rs on a free port"
 	start_server conformance 0
 	run_suite "$CONFORMANCE_STABLE" "$STABLE_SCENARIOS" --suite all
 	run_suite "$CONFORMANCE_ALPHA" "$ALPHA_SCENARIOS" --requirements 2025-11-25
+	report_suite "$CONFORMANCE_ALPHA" 2026-07-28 --requirements 2026-07-28
 fi
 
 # --- interop ----------------------------------------------------------------------------------

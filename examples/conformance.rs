@@ -18,21 +18,25 @@
 //!   the client resumes the stream with `Last-Event-ID` (`test_reconnection`);
 //! - per-session state (the log level, resource subscriptions) kept in the [`Session`];
 //! - messages unrelated to any request (resource updates) sent from a background task through
-//!   the [`Sessions`] registry.
+//!   the [`Sessions`] registry;
+//! - the 2026-07-28 stateless era on the same endpoint: `server/discover`, per-request client
+//!   capabilities (−32021 when one is missing), the caching fields `ttlMs`/`cacheScope`, and
+//!   `serverInfo`/`resultType` stamped by the layer ([`McpLayer::server_info`]).
 //!
 //! Names are exact: the suite calls `test_simple_text`, reads `test://static-text`, gets
 //! `test_simple_prompt`, and so on. `.ci/external.sh` runs the suite against this server.
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mcp_tower::{code, ErrorObject};
 use mcp_tower::{
-    BoxError, ClientRequestError, LogLevel, McpLayer, McpRequest, McpResponse, RequestContext,
-    Session, Sessions,
+    BoxError, Change, ClientRequestError, LogLevel, McpLayer, McpRequest, McpResponse,
+    ProtocolVersion, Publisher, RequestContext, Session, Sessions,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -42,8 +46,13 @@ use tower::ServiceBuilder;
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let port = common::serve::port_from_args(3001)?;
-    let layer = McpLayer::new();
+    // The 2026-07-28 `Mcp-Param-*` headers are checked against the tools' schemas.
+    let schemas = tools::schemas();
+    let layer = McpLayer::new()
+        .server_info(server_info())
+        .tool_schemas(move |tool| schemas.get(tool).cloned());
     let sessions = layer.sessions();
+    let _ = PUBLISHER.set(layer.publisher());
     tokio::spawn(resources::announce_updates(sessions.clone()));
     let mcp = ServiceBuilder::new().layer(layer).service_fn(handle);
     common::serve::serve(mcp, sessions, port).await
@@ -56,9 +65,10 @@ type Outcome = Result<Value, ErrorObject>;
 async fn handle(req: McpRequest) -> Result<McpResponse, Infallible> {
     let outcome = match req.method() {
         "initialize" => Ok(initialize(&req)),
+        "server/discover" => Ok(discover()),
         "ping" => Ok(json!({})),
         "logging/setLevel" => set_log_level(&req),
-        "tools/list" => Ok(json!({ "tools": tools::list() })),
+        "tools/list" => Ok(json!({ "tools": tools::list(req.protocol_version()) })),
         "tools/call" => tools::call(&req).await,
         "resources/list" => Ok(json!({ "resources": resources::list() })),
         "resources/templates/list" => Ok(json!({ "resourceTemplates": resources::templates() })),
@@ -73,7 +83,80 @@ async fn handle(req: McpRequest) -> Result<McpResponse, Infallible> {
         _ if req.is_notification() => Ok(json!({})),
         other => return Ok(McpResponse::method_not_found(other)),
     };
+    let outcome = outcome.map(|result| cacheable(&req, result));
     Ok(outcome.map_or_else(McpResponse::error, McpResponse::result))
+}
+
+/// Announces list changes to both eras (`test_trigger_tool_change`, `test_trigger_prompt_change`).
+static PUBLISHER: OnceLock<Publisher> = OnceLock::new();
+
+/// Publishes `change`, if the server is up.
+fn publish(change: &Change) {
+    if let Some(publisher) = PUBLISHER.get() {
+        let _ = publisher.publish(change);
+    }
+}
+
+/// This server's `Implementation`: in `initialize` results, and stamped by the layer on every
+/// 2026-07-28 result.
+fn server_info() -> Value {
+    json!({ "name": "mcp-tower-conformance", "version": env!("CARGO_PKG_VERSION") })
+}
+
+/// What this server offers, in `initialize` and `server/discover` alike.
+fn capabilities() -> Value {
+    json!({
+        "tools": { "listChanged": true },
+        "resources": { "subscribe": true },
+        "prompts": { "listChanged": true },
+        "logging": {},
+        "completions": {},
+    })
+}
+
+/// `server/discover` (2026-07-28): the versions served, the capabilities, and how long the
+/// answer may be cached. `serverInfo` and `resultType` are stamped by the layer.
+fn discover() -> Value {
+    let versions: Vec<&str> = ProtocolVersion::ALL.iter().map(|v| v.as_str()).collect();
+    json!({
+        "supportedVersions": versions,
+        "capabilities": capabilities(),
+        "instructions": "The MCP conformance suite's everything-server surface.",
+    })
+}
+
+/// 2026-07-28 caching hints on the results that carry them (lists, reads, discovery): nothing
+/// here depends on who asks, so any cache may keep them for a minute.
+fn cacheable(req: &McpRequest, mut result: Value) -> Value {
+    let cacheable = matches!(
+        req.method(),
+        "server/discover"
+            | "tools/list"
+            | "prompts/list"
+            | "resources/list"
+            | "resources/templates/list"
+            | "resources/read"
+    );
+    if cacheable && req.protocol_version().is_stateless() {
+        if let Value::Object(map) = &mut result {
+            map.entry("ttlMs").or_insert(json!(60_000));
+            map.entry("cacheScope").or_insert(json!("public"));
+        }
+    }
+    result
+}
+
+/// The client capabilities a 2026-07-28 request declares in its `_meta`, or that its session
+/// negotiated.
+fn declares(req: &McpRequest, capability: &str) -> bool {
+    if let Some(meta) = req.params().and_then(|p| p.get("_meta")) {
+        if let Some(caps) = meta.get(mcp_tower::protocol::META_CLIENT_CAPABILITIES) {
+            return caps.get(capability).is_some();
+        }
+    }
+    req.session()
+        .and_then(|s| s.client_capabilities())
+        .is_some_and(|caps| caps.get(capability).is_some())
 }
 
 /// `initialize`: the transport has negotiated the protocol version already; echo it and say
@@ -81,14 +164,8 @@ async fn handle(req: McpRequest) -> Result<McpResponse, Infallible> {
 fn initialize(req: &McpRequest) -> Value {
     json!({
         "protocolVersion": req.protocol_version().as_str(),
-        "capabilities": {
-            "tools": {},
-            "resources": { "subscribe": true },
-            "prompts": {},
-            "logging": {},
-            "completions": {},
-        },
-        "serverInfo": { "name": "mcp-tower-conformance", "version": env!("CARGO_PKG_VERSION") },
+        "capabilities": capabilities(),
+        "serverInfo": server_info(),
         "instructions": "The MCP conformance suite's everything-server surface.",
     })
 }
@@ -234,10 +311,11 @@ fn to_value(value: impl Serialize) -> Value {
 mod tools {
     use super::*;
 
-    /// `tools/list`: every tool with a JSON Schema for its arguments.
-    pub(super) fn list() -> Value {
+    /// `tools/list`: every tool with a JSON Schema for its arguments; the 2026-07-28 fixtures
+    /// only for requests of that era.
+    pub(super) fn list(version: ProtocolVersion) -> Value {
         let no_args = json!({ "type": "object", "properties": {} });
-        json!([
+        let mut tools = json!([
             tool("test_simple_text", "Returns a simple text.", &no_args),
             tool("test_image_content", "Returns a PNG image.", &no_args),
             tool("test_audio_content", "Returns a WAV clip.", &no_args),
@@ -271,7 +349,67 @@ mod tools {
                 "Tool with JSON Schema 2020-12 features.",
                 &json_schema_2020_12(),
             ),
-        ])
+        ]);
+        if version.is_stateless() {
+            let modern = [
+                tool(
+                    "test_missing_capability",
+                    "Needs the client's sampling capability: -32021 without it.",
+                    &no_args,
+                ),
+                tool(
+                    "test_streaming_elicitation",
+                    "Reports progress on its stream, then answers.",
+                    &no_args,
+                ),
+                tool(
+                    "test_logging_tool",
+                    "Logs three messages at info, then answers.",
+                    &no_args,
+                ),
+                tool(
+                    "test_trigger_tool_change",
+                    "Announces a tools/list change to every listener.",
+                    &no_args,
+                ),
+                tool(
+                    "test_trigger_prompt_change",
+                    "Announces a prompts/list change to every listener.",
+                    &no_args,
+                ),
+                tool(
+                    "test_header_param",
+                    "Echoes its region, which the client mirrors in Mcp-Param-Region.",
+                    &json!({
+                        "type": "object",
+                        "properties": {
+                            "region": { "type": "string", "x-mcp-header": "Region" },
+                        },
+                        "required": ["region"],
+                    }),
+                ),
+            ];
+            if let Value::Array(list) = &mut tools {
+                list.extend(modern);
+            }
+        }
+        tools
+    }
+
+    /// Every tool's `inputSchema` by name, for the layer's `Mcp-Param-*` checks.
+    pub(super) fn schemas() -> HashMap<String, Arc<Value>> {
+        let mut out = HashMap::new();
+        if let Value::Array(tools) = list(ProtocolVersion::LATEST) {
+            for mut tool in tools {
+                if let (Some(name), Some(schema)) = (
+                    tool["name"].as_str().map(String::from),
+                    tool.get_mut("inputSchema"),
+                ) {
+                    out.insert(name, Arc::new(schema.take()));
+                }
+            }
+        }
+        out
     }
 
     fn tool(name: &str, description: &str, input_schema: &Value) -> Value {
@@ -357,6 +495,11 @@ mod tools {
     type ToolOutcome = Result<CallToolResult, ToolError>;
 
     /// Reads a tool's arguments into `T` (missing arguments read as `{}`).
+    #[derive(Deserialize)]
+    struct RegionArgs {
+        region: String,
+    }
+
     fn arguments<T: DeserializeOwned>(arguments: Option<Value>) -> Result<T, ToolError> {
         serde_json::from_value(arguments.unwrap_or_else(|| json!({})))
             .map_err(|e| ToolError(format!("invalid arguments: {e}")))
@@ -379,7 +522,28 @@ mod tools {
                 "This is an embedded resource content.",
             )])),
             "test_multiple_content_types" => Ok(multiple_content_types()),
-            "test_tool_with_logging" => Ok(with_logging(ctx).await),
+            "test_tool_with_logging" | "test_logging_tool" => Ok(with_logging(ctx).await),
+            "test_missing_capability" => {
+                if !declares(req, "sampling") {
+                    return Err(ErrorObject::new(
+                        code::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                        "test_missing_capability needs the client's sampling capability",
+                    )
+                    .with_data(json!({ "requiredCapabilities": { "sampling": {} } })));
+                }
+                Ok(CallToolResult::text("the client declared sampling"))
+            }
+            "test_streaming_elicitation" => Ok(with_progress(ctx).await),
+            "test_trigger_tool_change" => {
+                publish(&Change::ToolsListChanged);
+                Ok(CallToolResult::text("tools/list change announced"))
+            }
+            "test_trigger_prompt_change" => {
+                publish(&Change::PromptsListChanged);
+                Ok(CallToolResult::text("prompts/list change announced"))
+            }
+            "test_header_param" => self::arguments(arguments)
+                .map(|RegionArgs { region }| CallToolResult::text(format!("region: {region}"))),
             "test_tool_with_progress" => Ok(with_progress(ctx).await),
             "test_error_handling" => Err(ToolError(
                 "This tool intentionally returns an error for testing".into(),
@@ -665,8 +829,14 @@ mod resources {
                     ResourceContents::text(&uri, "application/json", &data.to_string())
                 }
                 None => {
-                    return Err(ErrorObject::new(RESOURCE_NOT_FOUND, "Resource not found")
-                        .with_data(json!({ "uri": uri })))
+                    // 2026-07-28 replaced -32002 with invalid params.
+                    let code = if req.protocol_version().is_stateless() {
+                        code::INVALID_PARAMS
+                    } else {
+                        RESOURCE_NOT_FOUND
+                    };
+                    return Err(ErrorObject::new(code, format!("Resource not found: {uri}"))
+                        .with_data(json!({ "uri": uri })));
                 }
             },
         };

@@ -7,7 +7,7 @@ use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 
 use crate::body::McpBody;
-use crate::jsonrpc::{code, error_bytes, ErrorObject};
+use crate::jsonrpc::{code, error_bytes, ErrorObject, RequestId};
 
 /// A type-erased error, as tower uses it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -37,6 +37,10 @@ pub struct Rejection {
     kind: RejectionKind,
     message: Cow<'static, str>,
     allow: Option<&'static str>,
+    /// The request's id, once the body was read (stateless-era rejections echo it).
+    id: Option<RequestId>,
+    /// The error object's `data`.
+    data: Option<serde_json::Value>,
 }
 
 /// The reasons for a [`Rejection`], each with its HTTP status and JSON-RPC error code.
@@ -87,6 +91,21 @@ pub enum RejectionKind {
     BodyTimeout,
     /// The session store could not answer (unreachable or too slow): 503 with `Retry-After`.
     StoreUnavailable,
+    /// A stateless-era (2026-07-28) request whose headers are missing, malformed, or disagree
+    /// with its body (`MCP-Protocol-Version` vs `_meta`, `Mcp-Method`, `Mcp-Name`): 400, −32020.
+    HeaderMismatch,
+    /// A stateless-era request without `_meta`, or whose `_meta` lacks the protocol version or
+    /// the client capabilities: 400, −32602.
+    InvalidRequestMeta,
+    /// A stateless-era request names a protocol version this server does not serve: 400,
+    /// −32022, with `data.supported` and `data.requested`.
+    UnsupportedRequestVersion,
+    /// A method the 2026-07-28 revision removed (`initialize`, `ping`, `logging/setLevel`,
+    /// `resources/subscribe`, `resources/unsubscribe`), sent as a stateless-era request: 404,
+    /// −32601.
+    RemovedMethod,
+    /// As many `subscriptions/listen` streams as allowed are open: 503 with `Retry-After`.
+    TooManyListenStreams,
 }
 
 impl RejectionKind {
@@ -100,8 +119,10 @@ impl RejectionKind {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::SessionNotFound => StatusCode::NOT_FOUND,
-            Self::TooManySessions | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SessionNotFound | Self::RemovedMethod => StatusCode::NOT_FOUND,
+            Self::TooManySessions | Self::StoreUnavailable | Self::TooManyListenStreams => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyRead
             | Self::ParseError
@@ -112,7 +133,10 @@ impl RejectionKind {
             | Self::AlreadyInitialized
             | Self::InvalidEventId
             | Self::ReplayUnavailable
-            | Self::ConflictingHeader => StatusCode::BAD_REQUEST,
+            | Self::ConflictingHeader
+            | Self::HeaderMismatch
+            | Self::InvalidRequestMeta
+            | Self::UnsupportedRequestVersion => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -123,6 +147,10 @@ impl RejectionKind {
             Self::ParseError => code::PARSE_ERROR,
             Self::InvalidMessage | Self::AlreadyInitialized => code::INVALID_REQUEST,
             Self::SessionNotFound => code::SESSION_NOT_FOUND,
+            Self::HeaderMismatch => code::HEADER_MISMATCH,
+            Self::InvalidRequestMeta => code::INVALID_PARAMS,
+            Self::UnsupportedRequestVersion => code::UNSUPPORTED_PROTOCOL_VERSION,
+            Self::RemovedMethod => code::METHOD_NOT_FOUND,
             _ => code::TRANSPORT_ERROR,
         }
     }
@@ -134,7 +162,21 @@ impl Rejection {
             kind,
             message: message.into(),
             allow: None,
+            id: None,
+            data: None,
         }
+    }
+
+    /// Echoes the request's id in the error body.
+    pub(crate) fn with_id(mut self, id: Option<RequestId>) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// Sets the error object's `data`.
+    pub(crate) fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = Some(data);
+        self
     }
 
     pub(crate) fn method_not_allowed(
@@ -159,12 +201,43 @@ impl Rejection {
         &self.message
     }
 
-    /// Builds the response: status, headers, and a JSON-RPC error body with `"id": null`.
+    /// The id of the request refused, when it could be read (stateless-era rejections are
+    /// decided after the body is read, and echo it).
+    ///
+    /// ```
+    /// use mcp_tower::{McpLayer, McpRequest, McpResponse, Rejection, RejectionKind, RequestId};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let svc = McpLayer::new().layer(service_fn(|_req: McpRequest| async {
+    ///     Ok::<_, std::convert::Infallible>(McpResponse::empty())
+    /// }));
+    /// // A 2026-07-28 request without `_meta`.
+    /// let req = http::Request::post("/mcp")
+    ///     .header("accept", "application/json, text/event-stream")
+    ///     .header("content-type", "application/json")
+    ///     .header("mcp-protocol-version", "2026-07-28")
+    ///     .header("mcp-method", "tools/list")
+    ///     .body(r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#.to_string())
+    ///     .unwrap();
+    /// let res = svc.oneshot(req).await.unwrap();
+    /// assert_eq!(res.status(), 400);
+    /// let why = res.extensions().get::<Rejection>().unwrap();
+    /// assert_eq!(why.kind(), RejectionKind::InvalidRequestMeta);
+    /// assert_eq!(why.request_id(), Some(&RequestId::from(7)));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn request_id(&self) -> Option<&RequestId> {
+        self.id.as_ref()
+    }
+
+    /// Builds the response: status, headers, and a JSON-RPC error body with the request's id,
+    /// or `"id": null` when it is unknown.
     pub(crate) fn into_response(self) -> Response<McpBody> {
-        let body = error_bytes(
-            None,
-            &ErrorObject::new(self.kind.code(), self.message.clone()),
-        );
+        let mut error = ErrorObject::new(self.kind.code(), self.message.clone());
+        error.data.clone_from(&self.data);
+        let body = error_bytes(self.id.as_ref(), &error);
         let mut res = Response::new(McpBody::json(body));
         *res.status_mut() = self.kind.status();
         let headers = res.headers_mut();
@@ -173,7 +246,7 @@ impl Rejection {
             headers.insert(ALLOW, HeaderValue::from_static(allow));
         }
         match self.kind {
-            RejectionKind::TooManySessions => {
+            RejectionKind::TooManySessions | RejectionKind::TooManyListenStreams => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
             }
             RejectionKind::StoreUnavailable => {

@@ -33,6 +33,7 @@ use serde_json::{json, Value};
 use crate::jsonrpc::{code, outgoing_bytes, ErrorObject, RequestId};
 use crate::outbox::Outbox;
 use crate::protocol::ProtocolVersion;
+use crate::protocol::META_LOG_LEVEL;
 use crate::session::{ClientRequestError, Delivery, RequestOptions, Session};
 
 /// One JSON-RPC request or notification from a client, with its [`RequestContext`].
@@ -61,8 +62,8 @@ impl McpRequest {
     }
 
     /// A request outside any transport, for calling a handler directly in tests and benchmarks.
-    /// It has no session, an empty HTTP head, the latest protocol version, and its related
-    /// messages go nowhere.
+    /// It has no session, an empty HTTP head, the newest session-era protocol version
+    /// ([`ProtocolVersion::LATEST_SESSION`]), and its related messages go nowhere.
     ///
     /// ```
     /// use mcp_tower::McpRequest;
@@ -76,7 +77,7 @@ impl McpRequest {
             Some(id.into()),
             method.into(),
             params,
-            RequestContext::detached(ProtocolVersion::LATEST),
+            RequestContext::detached(ProtocolVersion::LATEST_SESSION),
         )
     }
 
@@ -334,6 +335,9 @@ struct ContextInner {
     session: Option<Session>,
     head: Arc<http::request::Parts>,
     progress_token: Option<Value>,
+    /// Stateless era: the least severe level the request asked logs for
+    /// (`_meta["io.modelcontextprotocol/logLevel"]`); `None` means no logs at all.
+    log_level: Option<LogLevel>,
     outbox: Option<Arc<Outbox>>,
 }
 
@@ -345,17 +349,22 @@ impl RequestContext {
         params: Option<&Value>,
         outbox: Option<Arc<Outbox>>,
     ) -> Self {
-        let progress_token = params
-            .and_then(|p| p.get("_meta"))
+        let meta = params.and_then(|p| p.get("_meta"));
+        let progress_token = meta
             .and_then(|m| m.get("progressToken"))
             .filter(|t| t.is_string() || t.is_i64() || t.is_u64())
             .cloned();
+        let log_level = meta
+            .and_then(|m| m.get(META_LOG_LEVEL))
+            .and_then(Value::as_str)
+            .and_then(LogLevel::parse);
         Self {
             inner: Arc::new(ContextInner {
                 version,
                 session,
                 head,
                 progress_token,
+                log_level,
                 outbox,
             }),
         }
@@ -390,10 +399,46 @@ impl RequestContext {
         self.inner.progress_token.as_ref()
     }
 
+    /// The least severe log level the request asked for with
+    /// `_meta["io.modelcontextprotocol/logLevel"]` (stateless era, 2026-07-28). Such a request
+    /// gets only `notifications/message` entries at this level or above, and none when it set no
+    /// level: [`log`](Self::log) and [`notify`](Self::notify) drop the others.
+    ///
+    /// ```
+    /// # async fn demo(req: mcp_tower::McpRequest) {
+    /// use mcp_tower::LogLevel;
+    ///
+    /// if req.context().log_level().is_some_and(|l| l <= LogLevel::Debug) {
+    ///     // Worth computing the expensive debug details.
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn log_level(&self) -> Option<LogLevel> {
+        self.inner.log_level
+    }
+
     /// Sends any notification related to this request.
+    ///
+    /// On a stateless-era request, `notifications/message` is sent only at or above the level
+    /// the request asked for (see [`log_level`](Self::log_level)); otherwise it is dropped.
     // Owned params keep call sites simple: `Some(json!({ .. }))`.
     #[allow(clippy::needless_pass_by_value)]
     pub fn notify(&self, method: &str, params: Option<Value>) -> Delivery {
+        if method == "notifications/message" && self.inner.version.is_stateless() {
+            let level = params
+                .as_ref()
+                .and_then(|p| p.get("level"))
+                .and_then(Value::as_str)
+                .and_then(LogLevel::parse);
+            let wanted = match (self.inner.log_level, level) {
+                (Some(min), Some(level)) => level >= min,
+                _ => false,
+            };
+            if !wanted {
+                return Delivery::Dropped;
+            }
+        }
         match &self.inner.outbox {
             Some(outbox) => outbox.send(&outgoing_bytes(None, method, params.as_ref())),
             None => Delivery::Dropped,
@@ -492,8 +537,10 @@ impl RequestContext {
             .is_some_and(|o| o.close_connection())
     }
 
-    /// Sends a `notifications/message` log entry related to this request. Filtering by the
-    /// level the client set with `logging/setLevel` is the handler's business.
+    /// Sends a `notifications/message` log entry related to this request. In the session era,
+    /// filtering by the level the client set with `logging/setLevel` is the handler's business;
+    /// on a stateless-era request the transport filters by the request's own level (see
+    /// [`log_level`](Self::log_level)).
     // Owned params keep call sites simple: `Some(json!({ .. }))`.
     #[allow(clippy::needless_pass_by_value)]
     pub fn log(&self, level: LogLevel, logger: Option<&str>, data: Value) -> Delivery {

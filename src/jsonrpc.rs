@@ -23,6 +23,12 @@ pub mod code {
     pub const TRANSPORT_ERROR: i64 = -32000;
     /// The session is unknown, expired or ended (the convention of the official SDKs).
     pub const SESSION_NOT_FOUND: i64 = -32001;
+    /// 2026-07-28: a required header is missing or disagrees with the body (sent with 400).
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// 2026-07-28: the request needs a client capability its `_meta` does not declare (400).
+    pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
+    /// 2026-07-28: the request's protocol version is not served (400, `data.supported`).
+    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 }
 
 /// A JSON-RPC request id: a string or an integer (MCP forbids `null` and fractions).

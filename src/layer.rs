@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
+use crate::listen::Publisher;
 use crate::protocol::ProtocolVersion;
-use crate::service::{Allow, Config, McpService, PrincipalFn, ResponseMode, SessionHook, Shared};
+use crate::service::{
+    Allow, Config, McpService, PrincipalFn, ResponseMode, SessionHook, Shared, ToolSchemaFn,
+};
 use crate::session::{
     CloseHook, CloseReason, EventStore, PollingPolicy, Session, SessionConfig, SessionId, Sessions,
 };
@@ -33,6 +36,9 @@ use crate::session::{
 /// | [`sse_after`](Self::sse_after) | 1 s |
 /// | [`protocol_versions`](Self::protocol_versions) | every [`ProtocolVersion`] |
 /// | [`stateless`](Self::stateless) | off |
+/// | [`server_info`](Self::server_info) | none |
+/// | [`tool_schemas`](Self::tool_schemas) | none: `Mcp-Param-*` headers are not checked |
+/// | [`max_listen_streams`](Self::max_listen_streams) | 10,000 |
 /// | [`stream_capacity`](Self::stream_capacity) | 64 events |
 /// | [`max_queued_events`](Self::max_queued_events) | 128 events |
 /// | [`event_store`](Self::event_store) | [`MemoryEventStore`](crate::session::MemoryEventStore): 256 events, 1 MiB, 5 min per stream |
@@ -103,6 +109,31 @@ impl McpLayer {
     #[must_use]
     pub fn sessions(&self) -> Sessions {
         Sessions::new(self.shared.registry.clone())
+    }
+
+    /// Announces changes to clients of both eras: session-era sessions and 2026-07-28
+    /// `subscriptions/listen` streams. Every service the layer builds shares it, as with
+    /// [`sessions`](Self::sessions).
+    ///
+    /// ```
+    /// use mcp_tower::{Change, McpLayer};
+    ///
+    /// let layer = McpLayer::new();
+    /// let publisher = layer.publisher();
+    /// // Later, when the tool list changes:
+    /// let _report = publisher.publish(&Change::ToolsListChanged);
+    /// ```
+    #[must_use]
+    pub fn publisher(&self) -> Publisher {
+        Publisher::new(self.sessions(), self.shared.listeners.clone())
+    }
+
+    /// `subscriptions/listen` streams (2026-07-28) open at once on this node, at most (default
+    /// 10,000; 0 is taken as 1). One more is refused with 503 and `Retry-After`. Each stream
+    /// holds at most [`stream_capacity`](Self::stream_capacity) events for a slow reader; one
+    /// that falls further behind is ended with a JSON-RPC error.
+    pub fn max_listen_streams(self, max: usize) -> Self {
+        self.config(|c| c.max_listen_streams = max.max(1))
     }
 
     /// Largest accepted request body, in bytes (default 4 MiB); larger ones get 413.
@@ -215,6 +246,19 @@ impl McpLayer {
     /// The protocol revisions served (default: all of [`ProtocolVersion::ALL`]). A request
     /// naming another one in `MCP-Protocol-Version` gets 400. An empty list would answer
     /// nothing, so it leaves the setting as it was.
+    ///
+    /// Session-era revisions are negotiated by `initialize`; stateless-era ones
+    /// ([`ProtocolVersion::is_stateless`]) are named by each request. A list of stateless-era
+    /// revisions only makes a modern-only server: GET and DELETE get 405, and an `initialize`
+    /// gets 400 (−32022) listing the versions served.
+    ///
+    /// ```
+    /// use mcp_tower::{McpLayer, ProtocolVersion};
+    ///
+    /// // Serve the 2026-07-28 era only.
+    /// let layer = McpLayer::new().protocol_versions([ProtocolVersion::V2026_07_28]);
+    /// # let _ = layer;
+    /// ```
     pub fn protocol_versions(self, versions: impl IntoIterator<Item = ProtocolVersion>) -> Self {
         let mut list: Vec<ProtocolVersion> = versions.into_iter().collect();
         if list.is_empty() {
@@ -229,6 +273,55 @@ impl McpLayer {
     /// handled on its own, and GET and DELETE get 405 (default off).
     pub fn stateless(self, on: bool) -> Self {
         self.config(|c| c.stateless = on)
+    }
+
+    /// The server's `Implementation` object (`{"name", "version", ..}`), stamped as
+    /// `_meta["io.modelcontextprotocol/serverInfo"]` on every stateless-era (2026-07-28) result
+    /// that does not carry one (default none). Such results also get `resultType: "complete"`
+    /// when the handler left it out, whether or not this is set.
+    ///
+    /// ```
+    /// use mcp_tower::McpLayer;
+    /// use serde_json::json;
+    ///
+    /// let layer = McpLayer::new().server_info(json!({ "name": "demo", "version": "1.0.0" }));
+    /// # let _ = layer;
+    /// ```
+    pub fn server_info(self, info: serde_json::Value) -> Self {
+        self.config(|c| c.server_info = Some(Arc::new(info)))
+    }
+
+    /// How the transport finds a tool's `inputSchema` by name, to check the `Mcp-Param-*`
+    /// headers of a 2026-07-28 `tools/call` (default none: they are not checked).
+    ///
+    /// Each top-level property marked `"x-mcp-header": "Name"` (string, integer, number or
+    /// boolean) must then be mirrored in the header `Mcp-Param-Name`, in plain text or as
+    /// `=?base64?…?=`: a header missing while the argument is present, present while it is
+    /// absent, malformed, or unequal (numbers compare numerically) is refused with 400 and
+    /// −32020 before the handler runs. Return `None` for an unknown tool: the handler answers.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use std::sync::Arc;
+    ///
+    /// use mcp_tower::McpLayer;
+    /// use serde_json::json;
+    ///
+    /// let schemas: HashMap<String, Arc<serde_json::Value>> = HashMap::from([(
+    ///     "deploy".to_string(),
+    ///     Arc::new(json!({ "type": "object", "properties": {
+    ///         "region": { "type": "string", "x-mcp-header": "Region" },
+    ///     } })),
+    /// )]);
+    /// let layer = McpLayer::new().tool_schemas(move |tool| schemas.get(tool).cloned());
+    /// # let _ = layer;
+    /// ```
+    pub fn tool_schemas(
+        self,
+        lookup: impl Fn(&str) -> Option<Arc<serde_json::Value>> + Send + Sync + 'static,
+    ) -> Self {
+        let lookup: ToolSchemaFn = Arc::new(lookup);
+        self.config(|c| c.tool_schema = Some(lookup))
     }
 
     /// Events one SSE connection may hold for a slow reader (default 64; 0 is taken as 1). A

@@ -52,6 +52,7 @@ mod error;
 mod handler;
 mod jsonrpc;
 mod layer;
+mod listen;
 mod outbox;
 pub mod protocol;
 mod service;
@@ -65,10 +66,11 @@ pub use error::{BoxError, Rejection, RejectionKind};
 pub use handler::{LogLevel, McpRequest, McpResponse, RequestContext};
 pub use jsonrpc::{code, ErrorObject, RequestId};
 pub use layer::McpLayer;
+pub use listen::{Change, PublishReport, Publisher};
 pub use service::{
     McpService, ResponseFuture, ResponseMode, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_DRAIN_BYTES,
-    DEFAULT_DRAIN_TIME, DEFAULT_MAX_BATCH_LEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS,
-    DEFAULT_SSE_AFTER,
+    DEFAULT_DRAIN_TIME, DEFAULT_MAX_BATCH_LEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_LISTEN_STREAMS,
+    DEFAULT_MAX_SESSIONS, DEFAULT_SSE_AFTER,
 };
 pub use session::config::{
     PollingPolicy, DEFAULT_CLIENT_REQUEST_TIMEOUT, DEFAULT_INITIALIZE_TIMEOUT, DEFAULT_KEEP_ALIVE,

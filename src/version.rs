@@ -28,6 +28,10 @@ pub enum ProtocolVersion {
     V2025_06_18,
     /// 2025-11-25: adds priming events and server-side polling (SEP-1699).
     V2025_11_25,
+    /// 2026-07-28: the stateless era. No sessions and no `initialize`: every request names its
+    /// version in `MCP-Protocol-Version` and `_meta`, and is served on its own. `initialize`
+    /// never negotiates it.
+    V2026_07_28,
 }
 
 impl ProtocolVersion {
@@ -37,10 +41,21 @@ impl ProtocolVersion {
         Self::V2025_03_26,
         Self::V2025_06_18,
         Self::V2025_11_25,
+        Self::V2026_07_28,
     ];
 
     /// The newest revision this crate speaks.
-    pub const LATEST: Self = Self::V2025_11_25;
+    pub const LATEST: Self = Self::V2026_07_28;
+
+    /// The newest revision with sessions: what `initialize` offers and settles on at most.
+    ///
+    /// ```
+    /// use mcp_tower::ProtocolVersion;
+    ///
+    /// assert!(!ProtocolVersion::LATEST_SESSION.is_stateless());
+    /// assert!(ProtocolVersion::LATEST_SESSION < ProtocolVersion::LATEST);
+    /// ```
+    pub const LATEST_SESSION: Self = Self::V2025_11_25;
 
     /// The revision a request without `MCP-Protocol-Version` (and without a session that
     /// negotiated one) is taken to speak, as the specification asks.
@@ -54,6 +69,7 @@ impl ProtocolVersion {
             Self::V2025_03_26 => "2025-03-26",
             Self::V2025_06_18 => "2025-06-18",
             Self::V2025_11_25 => "2025-11-25",
+            Self::V2026_07_28 => "2026-07-28",
         }
     }
 
@@ -67,7 +83,21 @@ impl ProtocolVersion {
     /// clients may choke on: 2025-11-25 and later.
     #[must_use]
     pub fn primes_streams(self) -> bool {
-        self >= Self::V2025_11_25
+        self >= Self::V2025_11_25 && !self.is_stateless()
+    }
+
+    /// Whether the revision is of the stateless era (2026-07-28 and later): each request is
+    /// served on its own, with no session, no `initialize`, no GET stream and no resumption.
+    ///
+    /// ```
+    /// use mcp_tower::ProtocolVersion;
+    ///
+    /// assert!(ProtocolVersion::V2026_07_28.is_stateless());
+    /// assert!(!ProtocolVersion::V2025_11_25.is_stateless());
+    /// ```
+    #[must_use]
+    pub fn is_stateless(self) -> bool {
+        self >= Self::V2026_07_28
     }
 }
 
@@ -113,6 +143,11 @@ mod tests {
         assert!(ProtocolVersion::V2025_03_26 < ProtocolVersion::V2025_11_25);
         assert!(ProtocolVersion::V2025_11_25.primes_streams());
         assert!(!ProtocolVersion::V2025_06_18.primes_streams());
+        assert!(!ProtocolVersion::V2026_07_28.primes_streams());
+        assert!(ProtocolVersion::V2026_07_28.is_stateless());
+        assert!(ProtocolVersion::ALL
+            .iter()
+            .all(|v| v.is_stateless() == (*v >= ProtocolVersion::V2026_07_28)));
         assert!("".parse::<ProtocolVersion>().is_err());
         assert!("2025-06-18 ".parse::<ProtocolVersion>().is_err());
     }

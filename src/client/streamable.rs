@@ -145,7 +145,7 @@ impl<S> StreamableHttpClientBuilder<S> {
         self
     }
 
-    /// The protocol version offered in `initialize` (default [`ProtocolVersion::LATEST`]).
+    /// The protocol version offered in `initialize` (default [`ProtocolVersion::LATEST_SESSION`]).
     /// The server may answer with another one; every [`ProtocolVersion`] is accepted.
     pub fn protocol_version(mut self, version: ProtocolVersion) -> Self {
         self.config.protocol_version = version;
@@ -359,7 +359,7 @@ impl<S> StreamableHttpClient<S> {
             uri,
             config: Config {
                 headers: HeaderMap::new(),
-                protocol_version: ProtocolVersion::LATEST,
+                protocol_version: ProtocolVersion::LATEST_SESSION,
                 client_info: json!({
                     "name": env!("CARGO_PKG_NAME"),
                     "version": env!("CARGO_PKG_VERSION"),

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::listen::Listeners;
 use crate::protocol::ProtocolVersion;
 use crate::session::{Registry, Session, SessionConfig, SessionStore};
 
@@ -19,6 +20,8 @@ pub const DEFAULT_DRAIN_TIME: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_BATCH_LEN: usize = 64;
 /// Default cap on live sessions.
 pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+/// Default cap on open `subscriptions/listen` streams (2026-07-28).
+pub const DEFAULT_MAX_LISTEN_STREAMS: usize = 10_000;
 /// Default delay after which an adaptive reply turns into an SSE stream.
 pub const DEFAULT_SSE_AFTER: Duration = Duration::from_secs(1);
 
@@ -43,6 +46,8 @@ pub enum ResponseMode {
 
 pub(crate) type SessionHook = Arc<dyn Fn(&Session) + Send + Sync>;
 pub(crate) type PrincipalFn = Arc<dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync>;
+/// The `inputSchema` of a tool, by name, for checking `Mcp-Param-*` headers.
+pub(crate) type ToolSchemaFn = Arc<dyn Fn(&str) -> Option<Arc<serde_json::Value>> + Send + Sync>;
 
 /// Which `Host` or `Origin` values are accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +78,12 @@ pub(crate) struct Config {
     pub(crate) sse_after: Duration,
     pub(crate) versions: Vec<ProtocolVersion>,
     pub(crate) stateless: bool,
+    /// Stamped as `_meta["io.modelcontextprotocol/serverInfo"]` on stateless-era results.
+    pub(crate) server_info: Option<Arc<serde_json::Value>>,
+    /// Looks up a tool's `inputSchema` to check its `Mcp-Param-*` headers.
+    pub(crate) tool_schema: Option<ToolSchemaFn>,
+    /// `subscriptions/listen` streams open at once on this node, at most.
+    pub(crate) max_listen_streams: usize,
 }
 
 impl Default for Config {
@@ -93,6 +104,9 @@ impl Default for Config {
             sse_after: DEFAULT_SSE_AFTER,
             versions: ProtocolVersion::ALL.to_vec(),
             stateless: false,
+            server_info: None,
+            tool_schema: None,
+            max_listen_streams: DEFAULT_MAX_LISTEN_STREAMS,
         }
     }
 }
@@ -122,6 +136,11 @@ impl Config {
         self.versions.contains(&version)
     }
 
+    /// Whether any session-era version is served (else GET and DELETE have nothing to do).
+    pub(crate) fn serves_sessions(&self) -> bool {
+        self.versions.iter().any(|v| !v.is_stateless())
+    }
+
     pub(crate) fn supported_list(&self) -> String {
         let names: Vec<&str> = self.versions.iter().map(|v| v.as_str()).collect();
         names.join(", ")
@@ -135,6 +154,8 @@ pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
     pub(crate) registry: Arc<Registry>,
     pub(crate) store: Arc<dyn SessionStore>,
+    /// This node's `subscriptions/listen` streams.
+    pub(crate) listeners: Arc<Listeners>,
 }
 
 impl Shared {
@@ -144,6 +165,7 @@ impl Shared {
             config: Arc::new(config),
             store: registry.clone(),
             registry,
+            listeners: Listeners::new(),
         }
     }
 }

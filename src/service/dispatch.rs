@@ -35,7 +35,7 @@ pub(crate) struct Post<S> {
     pub(crate) session: Option<Arc<LiveSession>>,
 }
 /// Calls the handler on its own clone (ready, then call); a handler error becomes −32603.
-async fn call_handler<S>(inner: S, req: McpRequest) -> McpResponse
+pub(crate) async fn call_handler<S>(inner: S, req: McpRequest) -> McpResponse
 where
     S: Service<McpRequest, Response = McpResponse>,
     S::Error: Into<BoxError>,

@@ -32,6 +32,10 @@ pub(crate) async fn serve<S: Handler, B: RequestBody>(
         Ok(payload) => payload,
         Err(res) => return res,
     };
+    // A body that speaks the 2026-07-28 era without saying so in its header.
+    if super::modern::claims_payload(&payload) {
+        return super::modern::serve_payload(inner, shared, parts, payload).await;
+    }
     let Payload::Single(Incoming::Request { id, method, params }) = payload else {
         return session_required();
     };
@@ -56,12 +60,21 @@ fn session_required() -> Response<McpBody> {
 }
 
 /// The version an `initialize` settles on before the handler answers: the client's, if we
-/// speak it, else our newest.
+/// speak it, else our newest. Only session-era versions: `initialize` never selects a
+/// stateless one.
 pub(crate) fn negotiate(shared: &Shared, params: Option<&Value>) -> ProtocolVersion {
     let config = &shared.config;
     protocol_version_in(params)
-        .filter(|v| config.supports(*v))
-        .unwrap_or_else(|| *config.versions.last().unwrap_or(&ProtocolVersion::LATEST))
+        .filter(|v| config.supports(*v) && !v.is_stateless())
+        .unwrap_or_else(|| {
+            config
+                .versions
+                .iter()
+                .rev()
+                .copied()
+                .find(|v| !v.is_stateless())
+                .unwrap_or(ProtocolVersion::LATEST_SESSION)
+        })
 }
 
 /// The `protocolVersion` an `initialize` request or result names, if it is one we know.
@@ -145,7 +158,7 @@ async fn open_session<S: Handler>(
             return StoreFuture::ready(Ok(()));
         };
         let chosen = protocol_version_in(Some(result))
-            .filter(|v| opener.config.versions.contains(v))
+            .filter(|v| opener.config.versions.contains(v) && !v.is_stateless())
             .unwrap_or(negotiated);
         let Some(session) = reservation.0.take() else {
             return StoreFuture::ready(Ok(()));

@@ -10,6 +10,8 @@ mod future;
 mod guard;
 mod in_session;
 mod initialize;
+mod modern;
+mod param_headers;
 mod read;
 mod response;
 mod route;
@@ -27,11 +29,12 @@ use tower_service::Service;
 
 pub use config::{
     ResponseMode, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_DRAIN_BYTES, DEFAULT_DRAIN_TIME,
-    DEFAULT_MAX_BATCH_LEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_SSE_AFTER,
+    DEFAULT_MAX_BATCH_LEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_LISTEN_STREAMS,
+    DEFAULT_MAX_SESSIONS, DEFAULT_SSE_AFTER,
 };
 pub use future::ResponseFuture;
 
-pub(crate) use config::{Allow, Config, PrincipalFn, SessionHook, Shared};
+pub(crate) use config::{Allow, Config, PrincipalFn, SessionHook, Shared, ToolSchemaFn};
 
 use crate::body::McpBody;
 use crate::error::{BoxError, Rejection};
@@ -198,6 +201,7 @@ async fn serve<S: Handler, B: RequestBody>(
             Route::Stateless { version } => {
                 stateless::serve(inner, shared, parts, body, version).await
             }
+            Route::Modern => modern::serve(inner, shared, parts, body).await,
             Route::Stream { session, version } => {
                 stream::open(&parts, &session, version).unwrap_or_else(Rejection::into_response)
             }

@@ -26,6 +26,10 @@ pub(crate) enum Route {
     },
     /// A POST to a server without sessions.
     Stateless { version: Option<ProtocolVersion> },
+    /// A POST of the stateless era (2026-07-28 and later), or any POST to a server that serves
+    /// only that era: validated and served on its own by `modern`, whatever session headers
+    /// it carries.
+    Modern,
     /// A GET: open the session's standalone stream, or resume one of its streams.
     Stream {
         session: Arc<LiveSession>,
@@ -64,6 +68,13 @@ fn decide_or_reject(shared: &Shared, parts: &Parts) -> Result<Route, Rejection> 
     };
     match parts.method {
         Method::POST => post(shared, parts),
+        Method::GET | Method::DELETE if super::modern::refuses_get_and_delete(config, parts) => {
+            Err(Rejection::method_not_allowed(
+                "POST",
+                "the 2026-07-28 era has no GET stream and no sessions to delete: send each \
+                 request as its own POST (use subscriptions/listen for change notifications)",
+            ))
+        }
         Method::GET | Method::DELETE if config.stateless => Err(Rejection::method_not_allowed(
             allow,
             "this server is stateless: it offers no GET stream and no sessions to delete; use POST",
@@ -112,6 +123,9 @@ fn post(shared: &Shared, parts: &Parts) -> Result<Route, Rejection> {
             RejectionKind::UnsupportedMediaType,
             "the Content-Type must be application/json",
         ));
+    }
+    if super::modern::claims_head(config, parts) {
+        return Ok(Route::Modern);
     }
     let version = version_header(config, parts)?;
     if config.stateless {

@@ -27,6 +27,10 @@ pub(crate) async fn serve<S: Handler, B: RequestBody>(
         Ok(payload) => payload,
         Err(res) => return res,
     };
+    // A body that speaks the 2026-07-28 era without saying so in its header.
+    if super::modern::claims_payload(&payload) {
+        return super::modern::serve_payload(inner, shared, parts, payload).await;
+    }
     let mut version = request_version(header_version, None);
     if let Payload::Single(Incoming::Request { method, params, .. }) = &payload {
         if method == "initialize" {

@@ -100,6 +100,7 @@ fn service() -> (
         config: Arc::new(Config::default()),
         registry,
         store: store.clone(),
+        listeners: crate::listen::Listeners::new(),
     };
     let handler = service_fn(|req: McpRequest| async move {
         Ok::<_, Infallible>(match req.method() {

@@ -48,7 +48,10 @@ where
 {
     let info = client.initialize().await.unwrap();
     assert_eq!(info["serverInfo"]["name"], "mcp-tower-example");
-    assert_eq!(client.protocol_version(), Some(ProtocolVersion::LATEST));
+    assert_eq!(
+        client.protocol_version(),
+        Some(ProtocolVersion::LATEST_SESSION)
+    );
 
     let tools = client.request("tools/list", None).await.unwrap();
     let names: Vec<_> = tools["tools"]

@@ -14,6 +14,8 @@ mod guard;
 mod hostile_bodies;
 mod hostile_headers;
 mod in_flight;
+mod listen;
+mod modern;
 mod mount;
 mod no_panic;
 mod post;

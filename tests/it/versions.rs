@@ -3,12 +3,14 @@
 
 use http::{Request, StatusCode};
 use mcp_tower::{McpLayer, ProtocolVersion, Rejection, RejectionKind};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::*;
 
+// A date after 2026-07-28 is answered by the stateless era instead: see
+// `a_future_dated_version_is_answered_as_the_stateless_era`.
 const UNSUPPORTED: [&str; 5] = [
-    "2099-01-01",
+    "2026-07-2x",
     "invalid-protocol-version",
     "2000-01-01",
     "2025-11-25 ",
@@ -130,7 +132,10 @@ async fn an_unsupported_version_gets_the_servers_latest() {
             "negotiation is not an error: {reply}"
         );
         assert_eq!(reply["result"]["protocolVersion"], "2025-11-25");
-        assert_eq!(negotiated(&server, &id), Some(ProtocolVersion::LATEST));
+        assert_eq!(
+            negotiated(&server, &id),
+            Some(ProtocolVersion::LATEST_SESSION)
+        );
         let reply = json_reply(server.send(post_in(&id, &echo(1, "ok"))).await).await;
         assert_eq!(tool_text(&reply), "ok");
     }
@@ -191,13 +196,19 @@ async fn the_handler_sees_the_negotiated_version() {
 }
 
 #[tokio::test]
-async fn a_2026_era_probe_gets_a_json_rpc_4xx() {
+async fn a_2026_era_probe_is_served_by_the_stateless_era() {
+    // The example handler does not implement `server/discover`: its -32601 becomes a 404 with
+    // a JSON-RPC body echoing the id, which both official auto-mode clients take as "fall back
+    // to initialize". (`tests/it/modern.rs` covers the era itself.)
     let server = Server::example(McpLayer::new());
     let discover = json!({
         "jsonrpc": "2.0",
         "id": 1,
         "method": "server/discover",
-        "params": { "_meta": { "io.modelcontextprotocol/protocolVersion": "2026-07-28" } },
+        "params": { "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        } },
     });
     let req = post_builder()
         .header("mcp-protocol-version", "2026-07-28")
@@ -205,33 +216,43 @@ async fn a_2026_era_probe_gets_a_json_rpc_4xx() {
         .body(raw(discover.to_string()))
         .unwrap();
     let res = server.send(req).await;
-    assert!(
-        res.status().is_client_error(),
-        "a 2026 client must learn from a 4xx that this server is older, got {}",
-        res.status()
-    );
-    let why = res
-        .extensions()
-        .get::<Rejection>()
-        .cloned()
-        .expect("a Rejection in the extensions");
-    assert_eq!(why.kind().status(), res.status());
-    let body: Value = serde_json::from_slice(&body_bytes(res).await).unwrap();
-    assert_error_body(&body, why.kind().code());
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let body = json_body(res).await;
+    assert_eq!(body["id"], 1, "{body}");
+    assert_eq!(body["error"]["code"], -32601, "{body}");
     assert!(server.sessions.is_empty());
 
-    // The same probe without the version header reads as a session-era request without a
-    // session.
+    // The same probe without the version header still speaks 2026 by its `_meta`: the missing
+    // header is a mismatch (-32020), not a request for a session.
     let req = post_builder()
         .header("mcp-method", "server/discover")
         .body(raw(discover.to_string()))
         .unwrap();
-    rejection(
-        server.send(req).await,
-        StatusCode::BAD_REQUEST,
-        RejectionKind::SessionRequired,
-        -32000,
-    )
-    .await;
+    let res = server.send(req).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let why = res.extensions().get::<Rejection>().cloned().unwrap();
+    assert_eq!(why.kind(), RejectionKind::HeaderMismatch);
+    let body = json_body(res).await;
+    assert_eq!(body["id"], 1, "{body}");
+    assert_eq!(body["error"]["code"], -32020, "{body}");
     assert!(server.sessions.is_empty());
+}
+
+#[tokio::test]
+async fn a_future_dated_version_is_answered_as_the_stateless_era() {
+    // A POST naming a date after 2026-07-28 comes from a newer client: it learns the versions
+    // served (-32022), with its request id.
+    let server = Server::example(McpLayer::new());
+    let res = server
+        .send(with_version(post(&echo(3, "x")), "2099-01-01"))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body = json_body(res).await;
+    assert_eq!(body["id"], 3, "{body}");
+    assert_eq!(body["error"]["code"], -32022, "{body}");
+    assert_eq!(body["error"]["data"]["requested"], "2099-01-01", "{body}");
+    assert!(body["error"]["data"]["supported"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("2025-06-18")));
 }
