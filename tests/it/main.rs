@@ -14,6 +14,7 @@ mod guard;
 mod hostile_bodies;
 mod hostile_headers;
 mod in_flight;
+mod legacy;
 mod mount;
 mod no_panic;
 mod post;
