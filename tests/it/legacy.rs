@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use http::header::{ALLOW, CONTENT_TYPE, HOST};
 use http::{Request, StatusCode};
+use http_body_util::BodyExt;
 use mcp_tower::session::RequestOptions;
 use mcp_tower::{code, CloseReason, McpBody, McpLayer, RejectionKind, Transport};
 use serde_json::{json, Value};
@@ -725,4 +726,18 @@ async fn over_loopback_with_a_real_client() {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let body: Value = res.json().await.unwrap();
     assert_error_body(&body, code::SESSION_NOT_FOUND);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_legacy_stream_carries_keep_alive_comments() {
+    let server = Server::example(legacy_layer().keep_alive(Some(Duration::from_secs(5))));
+    let mut body = server.send(connect_req("/sse")).await.into_body();
+    let endpoint = next_frame(&mut body).await.expect("the endpoint event");
+    assert!(endpoint.starts_with(b"event: endpoint\n"));
+    let start = tokio::time::Instant::now();
+    let early = tokio::time::timeout(Duration::from_millis(4_999), body.frame()).await;
+    assert!(early.is_err(), "nothing before the interval");
+    let frame = next_frame(&mut body).await.expect("a keep-alive");
+    assert_eq!(&frame[..], b":\n\n");
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
 }

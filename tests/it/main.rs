@@ -15,6 +15,8 @@ mod hostile_bodies;
 mod hostile_headers;
 mod in_flight;
 mod legacy;
+#[cfg(feature = "client")]
+mod legacy_client;
 mod mount;
 mod no_panic;
 mod post;
