@@ -32,13 +32,16 @@ use crate::time;
 
 /// The node-local state of one session.
 ///
-/// `repr(C)`: what sending an event reads (the closed flag, the config, the lock and, inside
-/// it, the log and the standalone stream) is declared first, so it shares as few cache lines
-/// as possible. A broadcast visits every session, mostly cold in memory, and each line is a
+/// `repr(C)`: what sending an event reads (the closed flag, the transport, the config, the lock
+/// and, inside it, the log and the standalone stream) is declared first, so it shares as few
+/// cache lines as possible. A broadcast visits every session, mostly cold in memory, and each line is a
 /// miss.
 #[repr(C)]
 pub(crate) struct LiveSession {
     closed: AtomicBool,
+    /// What only a legacy (2024-11-05) session needs; `None` for Streamable HTTP (one pointer
+    /// per session, beside `closed`: every send reads it).
+    legacy: Option<Box<Legacy>>,
     pub(crate) config: Arc<SessionConfig>,
     state: Mutex<State>,
     pub(crate) id: SessionId,
@@ -52,9 +55,6 @@ pub(crate) struct LiveSession {
     last_active: AtomicU64,
     in_flight: AtomicUsize,
     extensions: Mutex<http::Extensions>,
-    /// What only a legacy (2024-11-05) session needs; `None` for Streamable HTTP (one pointer
-    /// per session).
-    legacy: Option<Box<Legacy>>,
 }
 
 /// The state of a legacy (2024-11-05) session beyond what every session has.
@@ -400,7 +400,7 @@ impl LiveSession {
     /// without an `id:` line, produced `at`.
     /// A legacy session is reached only once its `initialize` succeeded.
     pub(crate) fn send_unrelated_event(&self, event: &Bytes, at: Instant) -> Delivery {
-        if self.record().is_none() {
+        if self.legacy.is_some() && self.record().is_none() {
             return Delivery::Dropped;
         }
         self.send_on(STANDALONE, Outgoing::Shared(event), at, false, true)
