@@ -259,7 +259,8 @@ fn profile(what: &str, n: usize) -> Result<(), BoxError> {
                 let before = rss();
                 let mut held = Vec::with_capacity(n);
                 for _ in 0..n {
-                    held.push(open_legacy(&svc, addr).await?.1);
+                    // The body only, as `idle-streams` holds: the decoder is the client's.
+                    held.push(open_legacy(&svc, addr).await?.1 .0);
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 std::hint::black_box(&held);
