@@ -741,3 +741,43 @@ async fn a_silent_legacy_stream_carries_keep_alive_comments() {
     assert_eq!(&frame[..], b":\n\n");
     assert_eq!(start.elapsed(), Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn a_connect_without_accept_is_served_and_in_flight_limits_apply() {
+    let server = Server::example(legacy_layer().max_in_flight(1));
+    // Minimal clients send no Accept on the dedicated SSE path: that admits the stream.
+    let bare = Request::get("/sse")
+        .header(HOST, LOCAL_HOST)
+        .body(raw(""))
+        .unwrap();
+    let res = server.send(bare).await;
+    assert_sse_headers(&res);
+    let mut sse = Sse::of(res);
+    let url = endpoint(&mut sse).await;
+    accepted(&server, &url, &init_body(LEGACY, json!({}))).await;
+    assert_eq!(next_msg(&mut sse).await["id"], 0);
+    // One slow call in flight: the next request is refused at once with 429, not queued.
+    accepted(&server, &url, &countdown(1, 2, 200, None)).await;
+    rejection(
+        server
+            .send(legacy_post(&url, &request(2, "ping", json!({}))))
+            .await,
+        StatusCode::TOO_MANY_REQUESTS,
+        RejectionKind::TooManyRequests,
+        code::TRANSPORT_ERROR,
+    )
+    .await;
+    // Notifications still pass, and the call still answers on the stream.
+    accepted(
+        &server,
+        &url,
+        &notification_with("notifications/initialized", json!({})),
+    )
+    .await;
+    loop {
+        let msg = next_msg(&mut sse).await;
+        if msg["id"] == 1 {
+            break;
+        }
+    }
+}
