@@ -17,7 +17,9 @@
 #    2026-07-28 era reaches 0 failed (issue 12: multi-round-trip requests and the tasks
 #    extension are still missing);
 # 4. runs tests/interop/ts/client.mjs and tests/interop/python/client.py against the example
-#    server.
+#    server (Streamable HTTP, /mcp), and tests/interop/ts/legacy.mjs (`SSEClientTransport`) and
+#    tests/interop/python/legacy_client.py (`sse_client`) against its legacy HTTP+SSE
+#    transport (/sse + /messages).
 #
 # Environment: EXTERNAL_CHECKS_PROFILE=release builds the examples in release mode (default:
 # debug, which reuses what `cargo test` built).
@@ -236,6 +238,14 @@ if ((want_interop)); then
 
 	step "Python SDK client (tests/interop/python/client.py) against $SERVER_URL"
 	timeout 120 "$CACHE/venv/bin/python" "$ROOT/tests/interop/python/client.py" "$SERVER_URL" || status=1
+
+	# The same server's legacy HTTP+SSE transport (protocol 2024-11-05).
+	LEGACY_URL="${SERVER_URL%/mcp}/sse"
+	step "TypeScript SDK SSEClientTransport (tests/interop/ts/legacy.mjs) against $LEGACY_URL"
+	timeout 120 "$NODE" "$ROOT/tests/interop/ts/legacy.mjs" "$LEGACY_URL" || status=1
+
+	step "Python SDK sse_client (tests/interop/python/legacy_client.py) against $LEGACY_URL"
+	timeout 120 "$CACHE/venv/bin/python" "$ROOT/tests/interop/python/legacy_client.py" "$LEGACY_URL" || status=1
 fi
 
 if ((status != 0)); then

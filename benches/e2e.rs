@@ -94,6 +94,64 @@ fn main() -> Result<(), BoxError> {
 
 // ===== a driver for valgrind =====
 
+/// VmRSS of this process, in bytes.
+fn rss() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb * 1024.0)
+}
+
+/// A legacy (2024-11-05) connect, `initialize` and `notifications/initialized`: the endpoint
+/// URL and the session's stream, past the answer.
+async fn open_legacy<S>(svc: &S, addr: SocketAddr) -> Result<(String, LegacyStream), BoxError>
+where
+    S: tower::Service<Request<Full<Bytes>>, Response = Response<McpBody>> + Clone,
+    S::Error: Into<BoxError>,
+{
+    let req = Request::get("/sse")
+        .header("host", addr.to_string())
+        .header("accept", "text/event-stream")
+        .body(Full::new(Bytes::new()))?;
+    let res = svc.clone().oneshot(req).await.map_err(Into::into)?;
+    let mut stream = (res.into_body(), mcp_tower::sse::SseDecoder::new());
+    let url = next_data(&mut stream).await?;
+    for body in [INITIALIZE, INITIALIZED] {
+        let req = legacy_post(addr, &url, Bytes::from_static(body));
+        let res = svc.clone().oneshot(req).await.map_err(Into::into)?;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    let answer = next_data(&mut stream).await?;
+    assert!(answer.contains("protocolVersion"));
+    Ok((url, stream))
+}
+
+/// A legacy session's stream and the decoder reading it.
+type LegacyStream = (McpBody, mcp_tower::sse::SseDecoder);
+
+fn legacy_post(addr: SocketAddr, url: &str, body: Bytes) -> Request<Full<Bytes>> {
+    Request::post(url)
+        .header("host", addr.to_string())
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .expect("valid request")
+}
+
+/// The data of the next event on a legacy stream.
+async fn next_data((body, decoder): &mut LegacyStream) -> Result<String, BoxError> {
+    loop {
+        if let Some(event) = decoder.next_event()? {
+            return Ok(event.into_data());
+        }
+        let frame = body.frame().await.ok_or("the stream ended")??;
+        if let Ok(data) = frame.into_data() {
+            decoder.push(&data);
+        }
+    }
+}
+
 /// Runs one operation `n` times in-process, on one thread, for `valgrind --tool=callgrind`
 /// (instructions per operation: run it at two `n` and divide the difference) or
 /// `valgrind --tool=dhat` (`idle`: heap per idle session + stream, held until exit).
@@ -110,7 +168,10 @@ fn profile(what: &str, n: usize) -> Result<(), BoxError> {
         "post-json-mode" => ResponseMode::Json,
         _ => ResponseMode::Adaptive,
     };
-    let layer = McpLayer::new().response_mode(mode).max_sessions(n + 16);
+    let layer = McpLayer::new()
+        .response_mode(mode)
+        .max_sessions(n + 16)
+        .legacy_sse("/sse", "/messages");
     let fanout_sessions = layer.sessions();
     let svc = ServiceBuilder::new()
         .layer(layer)
@@ -163,15 +224,52 @@ fn profile(what: &str, n: usize) -> Result<(), BoxError> {
                     assert_eq!(res.status(), StatusCode::OK);
                 }
             }
-            "idle" | "idle-streams" => {
-                let rss = || {
-                    std::fs::read_to_string("/proc/self/status")
-                        .unwrap_or_default()
-                        .lines()
-                        .find_map(|l| l.strip_prefix("VmRSS:"))
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-                        .map_or(0.0, |kb| kb * 1024.0)
+            "post-legacy" | "post-json-timed" => {
+                // Wall time per tools/call on one thread, legacy (POST 202 + the answer read
+                // from the stream) or Streamable HTTP JSON: `post-json-timed` is the baseline.
+                let legacy = what == "post-legacy";
+                let (url, mut stream) = if legacy {
+                    let (url, stream) = open_legacy(&svc, addr).await?;
+                    (url, Some(stream))
+                } else {
+                    (open(&svc).await?, None)
                 };
+                let start = std::time::Instant::now();
+                for i in 0..n {
+                    if let Some(stream) = &mut stream {
+                        let req = legacy_post(addr, &url, tools_call(i as u64));
+                        let res = svc.clone().oneshot(req).await?;
+                        assert_eq!(res.status(), StatusCode::ACCEPTED);
+                        let answer = next_data(stream).await?;
+                        assert!(answer.contains("hello, world"));
+                    } else {
+                        let req = post(addr, tools_call(i as u64), Some(&url));
+                        let res = svc.clone().oneshot(req).await?;
+                        let body = res.into_body().collect().await?.to_bytes();
+                        assert!(!body.is_empty());
+                    }
+                }
+                eprintln!(
+                    "{what}: {:.2} us per tools/call",
+                    start.elapsed().as_secs_f64() * 1e6 / n as f64
+                );
+            }
+            "idle-legacy" => {
+                // N idle legacy sessions, initialized, each with its one stream held open.
+                let before = rss();
+                let mut held = Vec::with_capacity(n);
+                for _ in 0..n {
+                    // The body only, as `idle-streams` holds: the decoder is the client's.
+                    held.push(open_legacy(&svc, addr).await?.1 .0);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                std::hint::black_box(&held);
+                eprintln!(
+                    "VmRSS growth per {what}: {:.0} B",
+                    (rss() - before) / n as f64
+                );
+            }
+            "idle" | "idle-streams" => {
                 let before = rss();
                 let mut held = Vec::with_capacity(n);
                 for _ in 0..n {
