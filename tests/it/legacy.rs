@@ -781,3 +781,42 @@ async fn a_connect_without_accept_is_served_and_in_flight_limits_apply() {
         }
     }
 }
+
+#[tokio::test]
+async fn one_publish_reaches_legacy_session_and_listen_streams_once_each() {
+    let layer = legacy_layer();
+    let publisher = layer.publisher();
+    let server = Server::example(layer);
+    let (mut legacy, _url) = open(&server, json!({})).await;
+    let streamable = server.open_session(V_OLD).await;
+    let mut get = Sse::of(server.send(get_stream(&streamable)).await);
+    let listen = json!({
+        "jsonrpc": "2.0", "id": 9, "method": "subscriptions/listen",
+        "params": {
+            "notifications": { "toolsListChanged": true },
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    });
+    let req = post_builder()
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .body(raw(listen.to_string()))
+        .unwrap();
+    let mut listening = Sse::of(server.send(req).await);
+    let ack = listening.next_message().await.unwrap().1;
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+
+    for round in 0..2 {
+        let report = publisher.publish(&mcp_tower::Change::ToolsListChanged);
+        assert_eq!(report.sessions, 2, "round {round}: {report:?}");
+        assert_eq!(report.listen_streams, 1, "round {round}: {report:?}");
+        // Once each: every stream's next message is this round's.
+        let method = "notifications/tools/list_changed";
+        assert_eq!(next_msg(&mut legacy).await["method"], method);
+        assert_eq!(get.next_message().await.unwrap().1["method"], method);
+        assert_eq!(listening.next_message().await.unwrap().1["method"], method);
+    }
+}
