@@ -13,7 +13,7 @@ use crate::service::{
     ToolSchemaFn,
 };
 use crate::session::{
-    CloseHook, CloseReason, EventStore, PollingPolicy, Session, SessionConfig, SessionId, Sessions,
+    CloseHook, EventStore, PollingPolicy, Session, SessionClosed, SessionConfig, Sessions,
 };
 
 /// Turns an inner MCP handler into an HTTP service speaking MCP's Streamable HTTP transport.
@@ -396,11 +396,9 @@ impl McpLayer {
         self.config(|c| c.on_session_created = Some(hook))
     }
 
-    /// Runs `hook` for every session that ends, with the reason.
-    pub fn on_session_closed(
-        self,
-        hook: impl Fn(&SessionId, CloseReason) + Send + Sync + 'static,
-    ) -> Self {
+    /// Runs `hook` for every session that ends (after its `initialize` succeeded): its id, why
+    /// it ended, and its transport.
+    pub fn on_session_closed(self, hook: impl Fn(&SessionClosed) + Send + Sync + 'static) -> Self {
         let hook: CloseHook = Arc::new(hook);
         self.session_config(|c| c.on_session_closed = Some(hook))
     }

@@ -78,7 +78,7 @@ pub use session::config::{
     DEFAULT_MAX_QUEUED_EVENTS, DEFAULT_RETRY_INTERVAL, DEFAULT_SESSION_IDLE_TIMEOUT,
     DEFAULT_STREAM_CAPACITY,
 };
-pub use session::delivery::{CloseReason, Delivery};
+pub use session::delivery::{CloseReason, Delivery, SessionClosed};
 pub use session::handle::{BroadcastReport, Session, Sessions, ShutdownReport};
 pub use session::id::SessionId;
 pub use session::pending::ClientRequestError;

@@ -15,7 +15,8 @@ use super::config::{Config, Shared};
 use super::McpService;
 use crate::body::McpBody;
 use crate::handler::{McpRequest, McpResponse};
-use crate::session::{Registry, SessionId, SessionRecord, SessionStore, StoreError, StoreFuture};
+use crate::session::{Registry, SessionRecord, SessionStore, StoreError, StoreFuture};
+use crate::SessionId;
 
 /// Keeps records in the node's registry, but answers every call later, and can be told to
 /// fail or to forget.

@@ -6,8 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::delivery::CloseReason;
-use super::id::SessionId;
+use super::delivery::SessionClosed;
 use super::replay::{EventStore, MemoryEventStore};
 
 /// Default interval of SSE keep-alive comments on a silent stream.
@@ -47,7 +46,7 @@ pub enum PollingPolicy {
     After(Duration),
 }
 
-pub(crate) type CloseHook = Arc<dyn Fn(&SessionId, CloseReason) + Send + Sync>;
+pub(crate) type CloseHook = Arc<dyn Fn(&SessionClosed) + Send + Sync>;
 
 /// The session part of the layer's frozen configuration; see the setters of `McpLayer`.
 #[derive(Clone)]

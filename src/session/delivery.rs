@@ -1,5 +1,8 @@
 //! What became of a message sent to a client, and why a session ended.
 
+use super::id::SessionId;
+use super::transport::Transport;
+
 /// Where a message sent to a client went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -31,4 +34,28 @@ pub enum CloseReason {
     /// A legacy (2024-11-05) session's SSE stream ended (the client went away, or read too
     /// slowly and was cut off) and was not taken over within the grace period.
     Disconnected,
+}
+
+/// A session that ended, as [`McpLayer::on_session_closed`](crate::McpLayer::on_session_closed)
+/// is told of it: which one, why, and over which transport it was served.
+///
+/// ```
+/// use mcp_tower::{CloseReason, McpLayer, Transport};
+///
+/// let layer = McpLayer::new().on_session_closed(|closed| {
+///     if closed.transport == Transport::LegacySse && closed.reason == CloseReason::Disconnected {
+///         println!("an old client went away: {}", closed.id);
+///     }
+/// });
+/// # let _ = layer;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionClosed {
+    /// The session's id.
+    pub id: SessionId,
+    /// Why it ended.
+    pub reason: CloseReason,
+    /// The transport it was served over.
+    pub transport: Transport,
 }

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::config::SessionConfig;
-use super::delivery::{CloseReason, Delivery};
+use super::delivery::{CloseReason, Delivery, SessionClosed};
 use super::id::{random_bytes, IdParts, SessionId};
 use super::pending::{required_capability, Answer, ClientRequestError, Pending, RequestOptions};
 use super::record::SessionRecord;
@@ -373,7 +373,11 @@ impl LiveSession {
         drop(extensions);
         if self.record().is_some() {
             if let Some(hook) = &self.config.on_session_closed {
-                hook(&self.id, reason);
+                hook(&SessionClosed {
+                    id: self.id.clone(),
+                    reason,
+                    transport: self.transport(),
+                });
             }
         }
         true

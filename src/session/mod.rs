@@ -46,9 +46,9 @@ pub use store::{SessionStore, StoreError, StoreFuture};
 
 // At the crate root, their one public path.
 pub(crate) use config::{CloseHook, PollingPolicy, SessionConfig};
-pub(crate) use delivery::{CloseReason, Delivery};
+pub(crate) use delivery::{CloseReason, Delivery, SessionClosed};
 pub(crate) use handle::{Session, Sessions};
-pub(crate) use id::{is_visible_ascii, SessionId};
+pub(crate) use id::is_visible_ascii;
 pub(crate) use live::{InFlight, LiveSession};
 pub(crate) use pending::ClientRequestError;
 pub(crate) use reaper::start_reaper;

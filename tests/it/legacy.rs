@@ -113,8 +113,11 @@ type Closed = Arc<Mutex<Vec<(String, CloseReason)>>>;
 fn closed_hook(layer: McpLayer) -> (McpLayer, Closed) {
     let closed = Closed::default();
     let c = closed.clone();
-    let layer = layer.on_session_closed(move |id, reason| {
-        c.lock().unwrap().push((id.as_str().to_owned(), reason));
+    let layer = layer.on_session_closed(move |closed| {
+        assert_eq!(closed.transport, mcp_tower::Transport::LegacySse);
+        c.lock()
+            .unwrap()
+            .push((closed.id.as_str().to_owned(), closed.reason));
     });
     (layer, closed)
 }

@@ -533,8 +533,11 @@ fn hooked(layer: McpLayer) -> (McpLayer, Arc<Mutex<Vec<String>>>) {
     let (created, closed) = (log.clone(), log.clone());
     let layer = layer
         .on_session_created(move |s| created.lock().unwrap().push(format!("created {}", s.id())))
-        .on_session_closed(move |id, why| {
-            closed.lock().unwrap().push(format!("closed {id} {why:?}"))
+        .on_session_closed(move |c| {
+            closed
+                .lock()
+                .unwrap()
+                .push(format!("closed {} {:?}", c.id, c.reason))
         });
     (layer, log)
 }

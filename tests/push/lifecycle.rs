@@ -30,8 +30,12 @@ fn hooked(layer: McpLayer) -> (McpLayer, Created, Closed) {
             assert!(s.protocol_version().is_some());
             c1.lock().unwrap().push(s.id().as_str().to_owned());
         })
-        .on_session_closed(move |id, reason| {
-            c2.lock().unwrap().push((id.as_str().to_owned(), reason))
+        .on_session_closed(move |closed| {
+            // Every session here is served over Streamable HTTP.
+            assert_eq!(closed.transport, mcp_tower::Transport::StreamableHttp);
+            c2.lock()
+                .unwrap()
+                .push((closed.id.as_str().to_owned(), closed.reason))
         });
     (layer, created, closed)
 }

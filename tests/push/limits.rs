@@ -20,8 +20,10 @@ type Closed = Arc<Mutex<Vec<(String, CloseReason)>>>;
 fn recording(layer: McpLayer) -> (McpLayer, Closed) {
     let closed = Closed::default();
     let c = closed.clone();
-    let layer = layer.on_session_closed(move |id, reason| {
-        c.lock().unwrap().push((id.as_str().to_owned(), reason));
+    let layer = layer.on_session_closed(move |closed| {
+        c.lock()
+            .unwrap()
+            .push((closed.id.as_str().to_owned(), closed.reason));
     });
     (layer, closed)
 }
