@@ -205,6 +205,15 @@ fn profile(what: &str, n: usize) -> Result<(), BoxError> {
                     assert!(!body.is_empty());
                 }
             }
+            "post-stateless" => {
+                // A 2026-07-28 tools/call: no session to open or find.
+                for i in 0..n {
+                    let res = svc.clone().oneshot(stateless_call(addr, i as u64)).await?;
+                    assert_eq!(res.status(), StatusCode::OK);
+                    let body = res.into_body().collect().await?.to_bytes();
+                    assert!(!body.is_empty());
+                }
+            }
             "handler" => {
                 let params: serde_json::Value =
                     serde_json::from_slice::<serde_json::Value>(&tools_call(0))?["params"].clone();
