@@ -11,6 +11,7 @@ mod guard;
 mod in_session;
 mod initialize;
 mod modern;
+mod mrtr;
 mod param_headers;
 mod read;
 mod response;
