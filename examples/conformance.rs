@@ -1103,7 +1103,7 @@ mod mrtr {
     }
 
     fn done(text: String) -> Outcome {
-        Ok(json!({ "content": [{ "type": "text", "text": text }] }))
+        Ok(json!({ "content": [to_value(Content::text(text))] }))
     }
 
     pub(super) async fn call(req: &McpRequest, name: &str) -> Outcome {

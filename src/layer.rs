@@ -447,7 +447,8 @@ impl McpLayer {
 
     /// Binds each session to the principal `extract` reads from the `initialize` request (for
     /// example a user id an authentication layer put in the extensions). A later request whose
-    /// principal differs gets 404, as if the session did not exist.
+    /// principal differs gets 404, as if the session did not exist. On 2026-07-28 requests,
+    /// each `requestState` is bound the same way: another principal's state is refused.
     ///
     /// ```
     /// use mcp_tower::McpLayer;

@@ -44,8 +44,10 @@ impl InputRequired {
     /// `roots/list`) with `params`; its answer comes back under `key`.
     #[must_use]
     pub fn ask(mut self, key: impl Into<String>, method: &str, params: Value) -> Self {
-        self.requests
-            .insert(key.into(), json!({ "method": method, "params": params }));
+        let mut question = Map::new();
+        question.insert("method".into(), Value::String(method.into()));
+        question.insert("params".into(), params);
+        self.requests.insert(key.into(), Value::Object(question));
         self
     }
 

@@ -17,6 +17,7 @@ mod in_flight;
 mod listen;
 mod modern;
 mod mount;
+mod mrtr;
 mod no_panic;
 mod post;
 mod response_mode;
