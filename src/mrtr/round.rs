@@ -209,6 +209,10 @@ impl Round {
     fn stuck(&self) -> Option<Result<Value, ErrorObject>> {
         let (missing, questions) = {
             let asked = self.asked();
+            if asked.missing.is_none() && asked.questions.is_empty() {
+                // Waiting on something else (a timer, I/O): nothing to do here.
+                return None;
+            }
             (asked.missing, asked.questions.clone())
         };
         if let Some(capability) = missing {
@@ -220,9 +224,6 @@ impl Round {
                 ),
             )
             .with_data(json!({ "requiredCapabilities": { capability: {} } }))));
-        }
-        if questions.is_empty() {
-            return None;
         }
         Some(self.sign(None).map(|state| {
             json!({
