@@ -318,6 +318,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_question_asked_from_another_task_still_ends_the_call() {
+        let r = round(&json!({ "name": "t" }), &json!({ "roots": {} }));
+        let asker = r.clone();
+        let call = async move {
+            // The handler waits on a task of its own, which asks.
+            let task =
+                tokio::spawn(async move { asker.ask("roots/list", None, None).await.is_ok() });
+            task.await.is_ok()
+        };
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(5), Drive::new(r, call))
+            .await
+            .expect("the question woke the call");
+        let Outcome::InputRequired(result) = outcome else {
+            panic!("expected input_required");
+        };
+        assert_eq!(result["inputRequests"]["roots_0"]["method"], "roots/list");
+    }
+
+    #[tokio::test]
     async fn an_undeclared_capability_fails_the_call() {
         let r = round(&json!({ "name": "t" }), &json!({}));
         let asker = r.clone();

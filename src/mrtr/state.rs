@@ -19,8 +19,16 @@ use crate::session::id::random_bytes;
 type HmacSha256 = Hmac<Sha256>;
 
 /// Default lifetime of a `requestState`: 10 minutes.
+///
+/// ```
+/// assert_eq!(mcp_tower::mrtr::DEFAULT_STATE_TTL.as_secs(), 600);
+/// ```
 pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(600);
 /// Default largest `requestState`, in bytes: 64 KiB.
+///
+/// ```
+/// assert_eq!(mcp_tower::mrtr::DEFAULT_MAX_STATE_BYTES, 65_536);
+/// ```
 pub const DEFAULT_MAX_STATE_BYTES: usize = 64 * 1024;
 
 /// The keys that sign and verify `requestState` (2026-07-28 multi-round-trip requests): the
@@ -49,6 +57,11 @@ pub struct RequestStateKeys {
 impl RequestStateKeys {
     /// One key, which signs and verifies. The id travels in each state to pick the key that
     /// verifies it; the secret should hold at least 32 random bytes.
+    ///
+    /// ```
+    /// let keys = mcp_tower::mrtr::RequestStateKeys::new("2026-08", vec![7u8; 32]);
+    /// assert_eq!(keys.signing_key_id(), "2026-08");
+    /// ```
     pub fn new(id: impl Into<String>, secret: impl Into<Vec<u8>>) -> Self {
         Self {
             keys: vec![(id.into(), secret.into().into())],
@@ -57,6 +70,13 @@ impl RequestStateKeys {
 
     /// Adds an older key that still verifies states but no longer signs. A key whose id is
     /// already present is ignored.
+    ///
+    /// ```
+    /// use mcp_tower::mrtr::RequestStateKeys;
+    ///
+    /// let keys = RequestStateKeys::new("new", vec![1u8; 32]).verify_also("old", vec![2u8; 32]);
+    /// assert_eq!(keys.signing_key_id(), "new", "the first key keeps signing");
+    /// ```
     #[must_use]
     pub fn verify_also(mut self, id: impl Into<String>, secret: impl Into<Vec<u8>>) -> Self {
         let id = id.into();
@@ -79,6 +99,11 @@ impl RequestStateKeys {
     }
 
     /// The id of the key that signs.
+    ///
+    /// ```
+    /// let keys = mcp_tower::mrtr::RequestStateKeys::new("k", vec![0u8; 32]);
+    /// assert_eq!(keys.signing_key_id(), "k");
+    /// ```
     #[must_use]
     pub fn signing_key_id(&self) -> &str {
         self.keys.first().map_or("", |(id, _)| id.as_str())

@@ -435,3 +435,46 @@ async fn explicit_results_get_their_state_signed_and_handed_back() {
     let reply = json_reply(server.send(call_26("t", extra, elicits(), &[])).await).await;
     assert_eq!(tool_text(&reply), "confirmed: \"accept\"");
 }
+
+#[tokio::test]
+async fn a_resource_read_state_is_bound_to_its_uri() {
+    let handler = handler(|req: McpRequest| async move {
+        let answer = req.context().request("roots/list", Some(json!({}))).await;
+        match answer {
+            Ok(roots) => McpResponse::result(json!({
+                "contents": [{ "uri": req.params().unwrap()["uri"], "text": roots.to_string() }],
+            })),
+            Err(e) => McpResponse::invalid_params(e.to_string()),
+        }
+    });
+    let server = Server::with_handler(McpLayer::new(), handler);
+    let read = |uri: &str, extra: Value| {
+        let mut params = json!({
+            "uri": uri,
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": V26,
+                "io.modelcontextprotocol/clientCapabilities": { "roots": {} },
+            },
+        });
+        if let (Value::Object(params), Value::Object(extra)) = (&mut params, extra) {
+            params.extend(extra);
+        }
+        post_builder()
+            .header("mcp-protocol-version", V26)
+            .header("mcp-method", "resources/read")
+            .header("mcp-name", uri)
+            .body(raw(request(7, "resources/read", params).to_string()))
+            .unwrap()
+    };
+    let reply = json_reply(server.send(read("file:///a", json!({}))).await).await;
+    assert_eq!(
+        reply["result"]["inputRequests"]["roots_0"]["method"],
+        "roots/list"
+    );
+    let state = reply["result"]["requestState"].as_str().unwrap().to_owned();
+    let extra = json!({ "inputResponses": { "roots_0": { "roots": [] } }, "requestState": state });
+    let reply = json_body(server.send(read("file:///b", extra.clone())).await).await;
+    assert_refused(&reply, "another request");
+    let reply = json_reply(server.send(read("file:///a", extra)).await).await;
+    assert_eq!(reply["result"]["contents"][0]["text"], r#"{"roots":[]}"#);
+}
