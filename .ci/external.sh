@@ -16,7 +16,10 @@
 #    (0.2.0-alpha.12) and only reports its totals: it does not fail the checks until the
 #    2026-07-28 era reaches 0 failed (issue 12: every failure left is in the tasks extension);
 # 4. runs tests/interop/ts/client.mjs and tests/interop/python/client.py against the example
-#    server.
+#    server (Streamable HTTP, /mcp), and tests/interop/ts/legacy.mjs (`SSEClientTransport`) and
+#    tests/interop/python/legacy_client.py (`sse_client`) and the MCP Inspector CLI
+#    (`--transport sse`, tools/list and tools/call) against its legacy HTTP+SSE
+#    transport (/sse + /messages).
 #
 # Environment: EXTERNAL_CHECKS_PROFILE=release builds the examples in release mode (default:
 # debug, which reuses what `cargo test` built).
@@ -29,6 +32,7 @@ RUN="$CACHE/run" # logs and results of this run
 NODE_VERSION=22.23.3
 CONFORMANCE_STABLE=0.1.16
 CONFORMANCE_ALPHA=0.2.0-alpha.12
+INSPECTOR_VERSION=2.12.0 # the MCP Inspector, whose CLI speaks the legacy transport too
 STABLE_SCENARIOS=32 # `--suite all`: 30 active + 2 pending
 ALPHA_SCENARIOS=33  # `--requirements 2025-11-25`: 30 scored + 3 not scored
 PROFILE=${EXTERNAL_CHECKS_PROFILE:-debug}
@@ -111,6 +115,7 @@ if ((want_interop)); then
 		"${NPM[@]}" ci --prefix "$ts_dir" >/dev/null
 		echo "$ts_key" >"$ts_dir/.key"
 	fi
+	install_npm_pinned "inspector-$INSPECTOR_VERSION" @modelcontextprotocol/inspector "$INSPECTOR_VERSION"
 	# Node resolves client.mjs's imports from a node_modules beside it.
 	ln -sfn "$ts_dir/node_modules" "$ROOT/tests/interop/ts/node_modules"
 
@@ -235,6 +240,37 @@ if ((want_interop)); then
 
 	step "Python SDK client (tests/interop/python/client.py) against $SERVER_URL"
 	timeout 120 "$CACHE/venv/bin/python" "$ROOT/tests/interop/python/client.py" "$SERVER_URL" || status=1
+
+	# The same server's legacy HTTP+SSE transport (protocol 2024-11-05).
+	LEGACY_URL="${SERVER_URL%/mcp}/sse"
+	step "TypeScript SDK SSEClientTransport (tests/interop/ts/legacy.mjs) against $LEGACY_URL"
+	timeout 120 "$NODE" "$ROOT/tests/interop/ts/legacy.mjs" "$LEGACY_URL" || status=1
+
+	step "Python SDK sse_client (tests/interop/python/legacy_client.py) against $LEGACY_URL"
+	timeout 120 "$CACHE/venv/bin/python" "$ROOT/tests/interop/python/legacy_client.py" "$LEGACY_URL" || status=1
+
+	step "MCP Inspector $INSPECTOR_VERSION CLI, --transport sse, against $LEGACY_URL"
+	inspector() {
+		timeout 60 "$CACHE/inspector-$INSPECTOR_VERSION/node_modules/.bin/mcp-inspector" \
+			--cli "$LEGACY_URL" --transport sse "$@" 2>&1
+	}
+	inspector_checks=0
+	if listed=$(inspector --method tools/list) && grep -q '"name": "echo"' <<<"$listed"; then
+		echo "PASS tools/list: echo listed"
+		inspector_checks=$((inspector_checks + 1))
+	else
+		echo "FAIL tools/list: $listed"
+		status=1
+	fi
+	if called=$(inspector --method tools/call --tool-name echo --tool-arg text=hello-from-inspector) &&
+		grep -q 'hello-from-inspector' <<<"$called"; then
+		echo "PASS tools/call echo: answered"
+		inspector_checks=$((inspector_checks + 1))
+	else
+		echo "FAIL tools/call echo: $called"
+		status=1
+	fi
+	echo "inspector-cli-legacy: $inspector_checks passed, $((2 - inspector_checks)) failed"
 fi
 
 if ((status != 0)); then

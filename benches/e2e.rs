@@ -47,7 +47,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use mcp_tower::{McpBody, McpLayer, McpService, ResponseMode};
+use mcp_tower::{Change, McpBody, McpLayer, McpService, ResponseMode};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tower::{service_fn, ServiceBuilder, ServiceExt};
@@ -94,6 +94,64 @@ fn main() -> Result<(), BoxError> {
 
 // ===== a driver for valgrind =====
 
+/// VmRSS of this process, in bytes.
+fn rss() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb * 1024.0)
+}
+
+/// A legacy (2024-11-05) connect, `initialize` and `notifications/initialized`: the endpoint
+/// URL and the session's stream, past the answer.
+async fn open_legacy<S>(svc: &S, addr: SocketAddr) -> Result<(String, LegacyStream), BoxError>
+where
+    S: tower::Service<Request<Full<Bytes>>, Response = Response<McpBody>> + Clone,
+    S::Error: Into<BoxError>,
+{
+    let req = Request::get("/sse")
+        .header("host", addr.to_string())
+        .header("accept", "text/event-stream")
+        .body(Full::new(Bytes::new()))?;
+    let res = svc.clone().oneshot(req).await.map_err(Into::into)?;
+    let mut stream = (res.into_body(), mcp_tower::sse::SseDecoder::new());
+    let url = next_data(&mut stream).await?;
+    for body in [INITIALIZE, INITIALIZED] {
+        let req = legacy_post(addr, &url, Bytes::from_static(body));
+        let res = svc.clone().oneshot(req).await.map_err(Into::into)?;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    let answer = next_data(&mut stream).await?;
+    assert!(answer.contains("protocolVersion"));
+    Ok((url, stream))
+}
+
+/// A legacy session's stream and the decoder reading it.
+type LegacyStream = (McpBody, mcp_tower::sse::SseDecoder);
+
+fn legacy_post(addr: SocketAddr, url: &str, body: Bytes) -> Request<Full<Bytes>> {
+    Request::post(url)
+        .header("host", addr.to_string())
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .expect("valid request")
+}
+
+/// The data of the next event on a legacy stream.
+async fn next_data((body, decoder): &mut LegacyStream) -> Result<String, BoxError> {
+    loop {
+        if let Some(event) = decoder.next_event()? {
+            return Ok(event.into_data());
+        }
+        let frame = body.frame().await.ok_or("the stream ended")??;
+        if let Ok(data) = frame.into_data() {
+            decoder.push(&data);
+        }
+    }
+}
+
 /// Runs one operation `n` times in-process, on one thread, for `valgrind --tool=callgrind`
 /// (instructions per operation: run it at two `n` and divide the difference) or
 /// `valgrind --tool=dhat` (`idle`: heap per idle session + stream, held until exit).
@@ -110,7 +168,10 @@ fn profile(what: &str, n: usize) -> Result<(), BoxError> {
         "post-json-mode" => ResponseMode::Json,
         _ => ResponseMode::Adaptive,
     };
-    let layer = McpLayer::new().response_mode(mode).max_sessions(n + 16);
+    let layer = McpLayer::new()
+        .response_mode(mode)
+        .max_sessions(n + 16)
+        .legacy_sse("/sse", "/messages");
     let fanout_sessions = layer.sessions();
     let svc = ServiceBuilder::new()
         .layer(layer)
@@ -163,15 +224,52 @@ fn profile(what: &str, n: usize) -> Result<(), BoxError> {
                     assert_eq!(res.status(), StatusCode::OK);
                 }
             }
-            "idle" | "idle-streams" => {
-                let rss = || {
-                    std::fs::read_to_string("/proc/self/status")
-                        .unwrap_or_default()
-                        .lines()
-                        .find_map(|l| l.strip_prefix("VmRSS:"))
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-                        .map_or(0.0, |kb| kb * 1024.0)
+            "post-legacy" | "post-json-timed" => {
+                // Wall time per tools/call on one thread, legacy (POST 202 + the answer read
+                // from the stream) or Streamable HTTP JSON: `post-json-timed` is the baseline.
+                let legacy = what == "post-legacy";
+                let (url, mut stream) = if legacy {
+                    let (url, stream) = open_legacy(&svc, addr).await?;
+                    (url, Some(stream))
+                } else {
+                    (open(&svc).await?, None)
                 };
+                let start = std::time::Instant::now();
+                for i in 0..n {
+                    if let Some(stream) = &mut stream {
+                        let req = legacy_post(addr, &url, tools_call(i as u64));
+                        let res = svc.clone().oneshot(req).await?;
+                        assert_eq!(res.status(), StatusCode::ACCEPTED);
+                        let answer = next_data(stream).await?;
+                        assert!(answer.contains("hello, world"));
+                    } else {
+                        let req = post(addr, tools_call(i as u64), Some(&url));
+                        let res = svc.clone().oneshot(req).await?;
+                        let body = res.into_body().collect().await?.to_bytes();
+                        assert!(!body.is_empty());
+                    }
+                }
+                eprintln!(
+                    "{what}: {:.2} us per tools/call",
+                    start.elapsed().as_secs_f64() * 1e6 / n as f64
+                );
+            }
+            "idle-legacy" => {
+                // N idle legacy sessions, initialized, each with its one stream held open.
+                let before = rss();
+                let mut held = Vec::with_capacity(n);
+                for _ in 0..n {
+                    // The body only, as `idle-streams` holds: the decoder is the client's.
+                    held.push(open_legacy(&svc, addr).await?.1 .0);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                std::hint::black_box(&held);
+                eprintln!(
+                    "VmRSS growth per {what}: {:.0} B",
+                    (rss() - before) / n as f64
+                );
+            }
+            "idle" | "idle-streams" => {
                 let before = rss();
                 let mut held = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -526,6 +624,22 @@ fn bodiless(addr: SocketAddr, method: http::Method, session: &str) -> Request<Fu
         .expect("valid request")
 }
 
+/// A 2026-07-28 `tools/call`: stateless, with the era's headers and `_meta`.
+fn stateless_call(addr: SocketAddr, id: u64) -> Request<Full<Bytes>> {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"hello, world"}},"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
+    );
+    Request::post("/mcp")
+        .header("host", addr.to_string())
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "echo")
+        .body(Full::new(Bytes::from(body)))
+        .expect("valid request")
+}
+
 fn tools_call(id: u64) -> Bytes {
     Bytes::from(format!(
         r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"hello, world"}}}}}}"#
@@ -591,6 +705,8 @@ enum Load {
     ToolsCall(Arc<Vec<String>>),
     /// initialize + notifications/initialized + DELETE.
     SessionSetup,
+    /// `tools/call` echo in the stateless 2026-07-28 era: no session.
+    Stateless,
 }
 
 async fn once(
@@ -611,6 +727,12 @@ async fn once(
         Load::SessionSetup => {
             let id = open_session(conn, addr).await?;
             roundtrip(conn, bodiless(addr, http::Method::DELETE, &id)).await?;
+        }
+        Load::Stateless => {
+            let (headers, body) = roundtrip(conn, stateless_call(addr, seq)).await?;
+            if body.is_empty() || headers.contains_key("mcp-session-id") {
+                return Err("a stateless call must answer, and name no session".into());
+            }
         }
     }
     Ok(())
@@ -911,6 +1033,49 @@ async fn fanout_mcp(n: usize) -> Result<Fanout, BoxError> {
     .await
 }
 
+/// `n` `subscriptions/listen` streams (2026-07-28), all read by a task except one that never
+/// reads (its channel filled first, so the measured publishes find it full); then one
+/// `Publisher::publish` of a tool-list change to everyone.
+async fn fanout_listen(n: usize) -> Result<Fanout, BoxError> {
+    let layer = McpLayer::new().max_listen_streams(n + 16);
+    let publisher = layer.publisher();
+    let svc = ServiceBuilder::new()
+        .layer(layer)
+        .service_fn(common::handle);
+    let addr = SocketAddr::from(([127, 0, 0, 1], 3000));
+    let mut bodies = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{i},"method":"subscriptions/listen","params":{{"notifications":{{"toolsListChanged":true}},"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
+        );
+        let req = Request::post("/mcp")
+            .header("host", addr.to_string())
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "subscriptions/listen")
+            .body(Full::new(Bytes::from(body)))?;
+        let res = svc.clone().oneshot(req).await?;
+        assert_eq!(res.status(), StatusCode::OK);
+        bodies.push(res.into_body());
+    }
+    let mut bodies = bodies.into_iter();
+    let _stalled_body = bodies.next();
+    let tally = readers(bodies.collect());
+    // Fill the stalled stream (its acknowledgement is already queued) up to one below its
+    // capacity; the live readers drain theirs meanwhile.
+    for _ in 0..mcp_tower::DEFAULT_STREAM_CAPACITY - 2 {
+        let _ = publisher.publish(&Change::ToolsListChanged);
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    rounds(&tally, n - 1, || {
+        let report = publisher.publish(&Change::ToolsListChanged);
+        (report.listen_streams, n - report.listen_streams)
+    })
+    .await
+}
+
 /// The floor: `n` bare bounded channels, a reader on each but one (full), one `try_send` each.
 async fn fanout_channels(n: usize) -> Result<Fanout, BoxError> {
     let mut senders = Vec::with_capacity(n);
@@ -1001,6 +1166,8 @@ struct Results {
     memory: Vec<(usize, Vec<(Mem, Mem)>)>,
     /// Per run: (bare channels, mcp).
     fanout: Vec<(Fanout, Fanout)>,
+    /// Per run: publish to `subscriptions/listen` streams.
+    listen: Vec<Fanout>,
 }
 
 fn row<'a>(rows: &'a mut Vec<Row>, name: &str) -> &'a mut Row {
@@ -1055,6 +1222,7 @@ fn orchestrate(plan: &Plan) -> Result<(), BoxError> {
                 let floor = fanout_channels(plan.fanout).await?;
                 let mcp = fanout_mcp(plan.fanout).await?;
                 results.fanout.push((floor, mcp));
+                results.listen.push(fanout_listen(plan.fanout).await?);
             }
         }
         Ok::<_, BoxError>(())
@@ -1084,13 +1252,24 @@ async fn tools_call_runs(plan: &Plan, results: &mut Results) -> Result<(), BoxEr
                 (Role::Ceiling, _) => {
                     row(&mut results.rows, &json).ceiling.push(sample);
                     row(&mut results.rows, &sse).ceiling.push(sample);
+                    row(&mut results.rows, &stateless_row(c))
+                        .ceiling
+                        .push(sample);
                 }
                 (Role::Mcp, Some("sse")) => row(&mut results.rows, &sse).mcp.push(sample),
                 (Role::Mcp, _) => row(&mut results.rows, &json).mcp.push(sample),
             }
+            if (role, mode) == (Role::Mcp, Some("adaptive")) {
+                let sample = measure(&server, plan.window, c, &Load::Stateless).await?;
+                row(&mut results.rows, &stateless_row(c)).mcp.push(sample);
+            }
         }
     }
     Ok(())
+}
+
+fn stateless_row(c: usize) -> String {
+    format!("tools/call, stateless (2026-07-28), JSON answer, {c} in flight")
 }
 
 /// One `tools/call` answered as the scenario says: the echo result, as JSON or as SSE.
@@ -1301,6 +1480,21 @@ fn report(plan: &Plan, results: &Results, machine: &str, took: Duration) -> Stri
             last.1.delivered,
             last.1.queued
         );
+        if let Some(last) = results.listen.last() {
+            let lis = |f: &dyn Fn(&Fanout) -> f64| {
+                spread(&results.listen.iter().map(f).collect::<Vec<_>>(), 2)
+            };
+            let _ = writeln!(
+                out,
+                "| `Publisher::publish` to listen streams | {} ms | {} ms | {} ms | {} ms | {} / {} |",
+                lis(&|m| m.call_ms),
+                lis(&|m| m.delivered_ms),
+                lis(&|m| m.warm_call_ms),
+                lis(&|m| m.warm_delivered_ms),
+                last.delivered,
+                last.queued
+            );
+        }
     }
     let _ = writeln!(out, "\nAgainst the bar (PERF.md):\n");
     let _ = writeln!(out, "| figure | target | measured | met |");
@@ -1334,6 +1528,35 @@ fn report(plan: &Plan, results: &Results, machine: &str, took: Duration) -> Stri
             "≤ 2×",
             format!("{}× ({c} in flight)", spread(&v, 2)),
             median(v.clone()) <= 2.0,
+        );
+    }
+    if let Some(r) = find(&stateless_row(c)) {
+        let v = ratios(r, |s| s.cpu_us);
+        bar(
+            "server CPU per stateless (2026-07-28) `tools/call`, JSON",
+            "≤ 1.3×",
+            format!("{}× ({c} in flight)", spread(&v, 2)),
+            median(v.clone()) <= 1.3,
+        );
+    }
+    if !results.listen.is_empty() {
+        let v: Vec<f64> = results.listen.iter().map(|m| m.call_ms).collect();
+        bar(
+            &format!("publish to {} listen streams, one stalled", plan.fanout),
+            "≤ 10 ms",
+            format!(
+                "{} ms; next ones {} ms",
+                spread(&v, 2),
+                spread(
+                    &results
+                        .listen
+                        .iter()
+                        .map(|m| m.warm_call_ms)
+                        .collect::<Vec<_>>(),
+                    2
+                )
+            ),
+            median(v.clone()) <= 10.0,
         );
     }
     if let Some(r) = find("session setup (3 requests), 16 in flight") {

@@ -1,4 +1,6 @@
-//! An MCP server on `http://127.0.0.1:3000/mcp`, served by hyper with `McpLayer`.
+//! An MCP server on `http://127.0.0.1:3000/mcp`, served by hyper with `McpLayer`; old
+//! HTTP+SSE clients (protocol 2024-11-05) connect to `http://127.0.0.1:3000/sse` and POST to
+//! `/messages`.
 //!
 //! ```text
 //! cargo run --example server                 # 127.0.0.1:3000
@@ -19,14 +21,17 @@ use tower::ServiceBuilder;
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let port = common::serve::port_from_args(3000)?;
-    let layer = McpLayer::new().response_mode(response_mode_from_env()?);
+    let layer = McpLayer::new()
+        .response_mode(response_mode_from_env()?)
+        // The 2024-11-05 transport, for clients and gateways that predate Streamable HTTP.
+        .legacy_sse("/sse", "/messages");
     let sessions = layer.sessions();
     let mcp = ServiceBuilder::new()
         .layer(layer)
         .service_fn(common::handle);
-    // The hyper serve loop (TCP_NODELAY, HTTP/1.1 and HTTP/2, /mcp only, drain on Ctrl-C) is in
-    // examples/common/serve.rs.
-    common::serve::serve(mcp, sessions, port).await
+    // The hyper serve loop (TCP_NODELAY, HTTP/1.1 and HTTP/2, these paths only, drain on
+    // Ctrl-C) is in examples/common/serve.rs.
+    common::serve::serve_paths(mcp, sessions, port, &["/mcp", "/sse", "/messages"]).await
 }
 
 /// `$MCP_RESPONSE_MODE`: `json`, `sse` or `adaptive` (the default).

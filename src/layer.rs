@@ -10,7 +10,8 @@ use crate::listen::Publisher;
 use crate::mrtr::RequestStateKeys;
 use crate::protocol::ProtocolVersion;
 use crate::service::{
-    Allow, Config, McpService, PrincipalFn, ResponseMode, SessionHook, Shared, ToolSchemaFn,
+    Allow, Config, LegacyPaths, McpService, PrincipalFn, ResponseMode, SessionHook, Shared,
+    ToolSchemaFn,
 };
 use crate::session::{
     CloseHook, CloseReason, EventStore, PollingPolicy, Session, SessionConfig, SessionId, Sessions,
@@ -53,6 +54,8 @@ use crate::session::{
 /// | [`request_state_keys`](Self::request_state_keys) | a random key made when the layer is built |
 /// | [`request_state_ttl`](Self::request_state_ttl) | 10 min |
 /// | [`max_request_state_bytes`](Self::max_request_state_bytes) | 64 KiB |
+/// | [`legacy_sse`](Self::legacy_sse) | off |
+/// | [`legacy_grace`](Self::legacy_grace) | 5 s |
 ///
 /// No setter panics: each takes any value, and one that cannot work is replaced by the
 /// nearest one that can, as its docs say (a capacity of 0 becomes 1, a zero interval turns its
@@ -465,6 +468,76 @@ impl McpLayer {
     ) -> Self {
         let extract: PrincipalFn = Arc::new(extract);
         self.config(|c| c.principal = Some(extract))
+    }
+}
+
+impl McpLayer {
+    /// Also serves the HTTP+SSE transport of protocol 2024-11-05, for clients and gateways that
+    /// predate Streamable HTTP (default off). Mount the service on both paths, beside the MCP
+    /// endpoint:
+    ///
+    /// - a GET on `sse_path` opens a session and its SSE stream; the first event, `endpoint`,
+    ///   names `messages_path?sessionId=…` (the connect's own query parameters are kept). A POST
+    ///   there gets 405, so a Streamable HTTP client pointed at it falls back to this transport.
+    /// - a POST of one JSON-RPC message to that URL is checked like any POST (Host/Origin,
+    ///   Content-Type, size, JSON-RPC shape, the session's principal) and answered `202` at
+    ///   once; its answer, and every notification and request the server sends the session,
+    ///   arrive on the stream as `event: message`. No `sessionId` gets 400, an unknown one 404.
+    /// - a GET on the MCP endpoint itself with no `Mcp-Session-Id` that accepts
+    ///   `text/event-stream` connects too (the one-endpoint form of the specification's
+    ///   backward-compatibility section), unless the layer is [`stateless`](Self::stateless).
+    ///
+    /// The session ends when its stream is gone for [`legacy_grace`](Self::legacy_grace) (the
+    /// client left, or read so slowly that its stream was cut off:
+    /// [`stream_capacity`](Self::stream_capacity) events at most wait for it), on
+    /// [`Session::close`](crate::Session::close), on idle expiry and on shutdown. A connect
+    /// whose query names a live legacy session (`?sessionId=…`) takes its stream over (the
+    /// older connection ends); what was sent meanwhile is lost and counted
+    /// ([`Sessions::messages_lost`](crate::Sessions::messages_lost)): this transport cannot
+    /// replay. Sessions of both transports share one registry, one limit, one API
+    /// ([`Session::transport`](crate::Session::transport) tells them apart).
+    ///
+    /// `sse_path` is a path; `messages_path` may carry a query of its own. Both are matched
+    /// against the request's path exactly, and must differ from the MCP endpoint's.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_tower::{McpLayer, McpRequest, McpResponse};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(McpLayer::new().legacy_sse("/sse", "/messages"))
+    ///     .service_fn(|_req: McpRequest| async {
+    ///         Ok::<_, std::convert::Infallible>(McpResponse::empty())
+    ///     });
+    /// let connect = http::Request::get("/sse")
+    ///     .header("accept", "text/event-stream")
+    ///     .body(String::new())
+    ///     .unwrap();
+    /// let res = svc.clone().oneshot(connect).await.unwrap();
+    /// assert_eq!(res.status(), 200);
+    /// assert_eq!(res.headers()["content-type"], "text/event-stream");
+    ///
+    /// // The endpoint URL needs the session id the stream names.
+    /// let post = http::Request::post("/messages")
+    ///     .header("content-type", "application/json")
+    ///     .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.to_string())
+    ///     .unwrap();
+    /// assert_eq!(svc.oneshot(post).await.unwrap().status(), 400);
+    /// # }
+    /// ```
+    pub fn legacy_sse(self, sse_path: impl Into<String>, messages_path: impl Into<String>) -> Self {
+        let paths = LegacyPaths::new(sse_path.into(), messages_path.into());
+        self.config(|c| c.legacy = Some(paths))
+    }
+
+    /// How long a legacy (2024-11-05) session outlives the loss of its SSE stream, waiting for
+    /// a connect that takes the stream over (default 5 s). Zero ends it as soon as the loss is
+    /// seen.
+    pub fn legacy_grace(self, grace: Duration) -> Self {
+        self.session_config(|c| c.legacy_grace = grace)
     }
 }
 

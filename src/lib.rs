@@ -75,13 +75,15 @@ pub use service::{
 };
 pub use session::config::{
     PollingPolicy, DEFAULT_CLIENT_REQUEST_TIMEOUT, DEFAULT_INITIALIZE_TIMEOUT, DEFAULT_KEEP_ALIVE,
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_MAX_QUEUED_EVENTS,
-    DEFAULT_RETRY_INTERVAL, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_STREAM_CAPACITY,
+    DEFAULT_LEGACY_GRACE, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_REQUESTS,
+    DEFAULT_MAX_QUEUED_EVENTS, DEFAULT_RETRY_INTERVAL, DEFAULT_SESSION_IDLE_TIMEOUT,
+    DEFAULT_STREAM_CAPACITY,
 };
 pub use session::delivery::{CloseReason, Delivery};
 pub use session::handle::{BroadcastReport, Session, Sessions, ShutdownReport};
 pub use session::id::SessionId;
 pub use session::pending::ClientRequestError;
+pub use session::transport::Transport;
 pub use version::{ProtocolVersion, UnknownVersion};
 
 #[cfg(feature = "client")]

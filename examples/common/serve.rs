@@ -26,17 +26,35 @@ where
         + 'static,
     S::Future: Send,
 {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
-    println!(
-        "MCP server listening on http://{}/mcp",
-        listener.local_addr()?
-    );
+    serve_paths(mcp, sessions, port, &["/mcp"]).await
+}
 
-    // One endpoint: /mcp.
+/// [`serve`], with `mcp` mounted on each of `paths` (the first is the one printed); every
+/// other path is 404.
+pub(crate) async fn serve_paths<S>(
+    mcp: S,
+    sessions: Sessions,
+    port: u16,
+    paths: &'static [&'static str],
+) -> Result<(), BoxError>
+where
+    S: Service<http::Request<Incoming>, Response = http::Response<McpBody>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let addr = listener.local_addr()?;
+    println!("MCP server listening on http://{addr}{}", paths[0]);
+    for path in &paths[1..] {
+        println!("  also on http://{addr}{path}");
+    }
+
     let app = service_fn(move |req: http::Request<Incoming>| {
         let mcp = mcp.clone();
         async move {
-            if req.uri().path() == "/mcp" {
+            if paths.contains(&req.uri().path()) {
                 mcp.oneshot(req).await
             } else {
                 let mut res = http::Response::new(McpBody::empty());

@@ -10,6 +10,10 @@
 //!   stream, `MCP-Protocol-Version` on every request after `initialize`, optional
 //!   re-initialization when the session expires (`404`), `notifications/cancelled`, and
 //!   `DELETE` on close (`405` tolerated).
+//! - [`StreamableHttpClientBuilder::connect_with_fallback`] follows the specification's
+//!   backward-compatibility procedure: a server that answers the `initialize` POST with 400,
+//!   404 or 405 is spoken to over the legacy HTTP+SSE transport (protocol 2024-11-05) with a
+//!   [`LegacySseClient`] instead.
 //! - [`EventSource`] is the reconnect loop underneath, usable on its own for any
 //!   `text/event-stream`: `Last-Event-ID`, the server's `retry:` as a floor under a capped
 //!   exponential [`Backoff`] with full jitter, `Retry-After`, attempt and time limits, a
@@ -123,12 +127,14 @@ mod backoff;
 mod body;
 mod error;
 mod event_source;
+mod legacy;
 mod streamable;
 
 pub use backoff::{Backoff, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY};
 pub use body::ClientBody;
 pub use error::{ClientError, ErrorKind};
 pub use event_source::{CloseHandle, EventSource, DEFAULT_CONNECT_TIMEOUT};
+pub use legacy::{LegacySseClient, McpClient};
 pub use streamable::{
     Call, ServerMessage, ServerRequest, ServerStream, StreamableHttpClient,
     StreamableHttpClientBuilder,

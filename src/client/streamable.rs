@@ -62,7 +62,7 @@ impl ServerRequest {
         self.params.as_ref()
     }
 
-    fn from_message(msg: &Value) -> Option<Self> {
+    pub(super) fn from_message(msg: &Value) -> Option<Self> {
         Some(Self {
             id: RequestId::from_value(msg.get("id")?)?,
             method: msg.get("method")?.as_str()?.to_owned(),
@@ -102,7 +102,7 @@ impl ServerMessage {
         }
     }
 
-    fn classify(msg: Value) -> Self {
+    pub(super) fn classify(msg: Value) -> Self {
         let has_method = msg.get("method").is_some_and(Value::is_string);
         match (has_method, msg.get("id")) {
             (true, None) => Self::Notification(msg),
@@ -116,25 +116,26 @@ impl ServerMessage {
 /// Builds a [`StreamableHttpClient`]. See the [module docs](crate::client) for an example.
 #[must_use]
 pub struct StreamableHttpClientBuilder<S> {
-    service: S,
-    uri: Uri,
-    config: Config,
+    pub(super) service: S,
+    pub(super) uri: Uri,
+    pub(super) config: Config,
 }
 
+/// The builder's settings; the legacy client (`legacy.rs`) uses them too.
 #[derive(Clone)]
-struct Config {
-    headers: HeaderMap,
-    protocol_version: ProtocolVersion,
-    client_info: Value,
-    capabilities: Value,
+pub(super) struct Config {
+    pub(super) headers: HeaderMap,
+    pub(super) protocol_version: ProtocolVersion,
+    pub(super) client_info: Value,
+    pub(super) capabilities: Value,
     backoff: Backoff,
-    connect_timeout: Option<Duration>,
+    pub(super) connect_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
-    max_event_size: usize,
+    pub(super) max_event_size: usize,
     reinitialize: bool,
-    request_timeout: Option<Duration>,
-    handler: Option<Arc<Handler>>,
-    listener: Option<Arc<Listener>>,
+    pub(super) request_timeout: Option<Duration>,
+    pub(super) handler: Option<Arc<Handler>>,
+    pub(super) listener: Option<Arc<Listener>>,
 }
 
 impl<S> StreamableHttpClientBuilder<S> {
@@ -795,7 +796,7 @@ where
 }
 
 /// Serializes a request (with `id`) or a notification the client sends.
-fn outgoing(id: Option<i64>, method: &str, params: Option<&Value>) -> Bytes {
+pub(super) fn outgoing(id: Option<i64>, method: &str, params: Option<&Value>) -> Bytes {
     let id = id.map(RequestId::Number);
     Bytes::from(jsonrpc::outgoing_bytes(id.as_ref(), method, params))
 }
@@ -818,7 +819,7 @@ async fn by_deadline<T>(
         })
 }
 
-async fn error_status<B>(response: Response<B>, limit: usize) -> ClientError
+pub(super) async fn error_status<B>(response: Response<B>, limit: usize) -> ClientError
 where
     B: http_body::Body + Send + 'static,
     B::Error: Into<BoxError>,
@@ -1033,7 +1034,7 @@ fn messages(value: Value) -> Vec<Value> {
     }
 }
 
-fn response_outcome(value: &Value) -> Result<Value, ClientError> {
+pub(super) fn response_outcome(value: &Value) -> Result<Value, ClientError> {
     if let Some(result) = value.get("result") {
         return Ok(result.clone());
     }

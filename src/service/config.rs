@@ -87,6 +87,40 @@ pub(crate) struct Config {
     pub(crate) max_listen_streams: usize,
     /// Signing and limits of `requestState` (multi-round-trip requests).
     pub(crate) mrtr: Arc<StateConfig>,
+    /// The legacy (2024-11-05) HTTP+SSE transport, when enabled.
+    pub(crate) legacy: Option<LegacyPaths>,
+}
+
+/// Where the legacy (2024-11-05) HTTP+SSE transport is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LegacyPaths {
+    /// The path a client GETs to connect.
+    pub(crate) sse: String,
+    /// The URL its `endpoint` event names, where it POSTs its messages: a path, perhaps with
+    /// a query.
+    pub(crate) messages: String,
+}
+
+impl LegacyPaths {
+    /// Both paths, each made to start with `/`.
+    pub(crate) fn new(sse: String, messages: String) -> Self {
+        let rooted = |p: String| {
+            if p.starts_with('/') {
+                p
+            } else {
+                format!("/{p}")
+            }
+        };
+        Self {
+            sse: rooted(sse),
+            messages: rooted(messages),
+        }
+    }
+
+    /// The path part of the messages URL, which requests are matched against.
+    pub(crate) fn messages_path(&self) -> &str {
+        self.messages.split('?').next().unwrap_or("")
+    }
 }
 
 impl Default for Config {
@@ -111,6 +145,7 @@ impl Default for Config {
             tool_schema: None,
             max_listen_streams: DEFAULT_MAX_LISTEN_STREAMS,
             mrtr: Arc::new(StateConfig::default()),
+            legacy: None,
         }
     }
 }
@@ -130,6 +165,7 @@ impl fmt::Debug for Config {
             .field("sse_after", &self.sse_after)
             .field("versions", &self.versions)
             .field("stateless", &self.stateless)
+            .field("legacy", &self.legacy)
             .field("session", &self.session)
             .finish_non_exhaustive()
     }

@@ -147,7 +147,69 @@ impl<S: Handler> Post<S> {
                 Outbox::buffered(self.session.clone(), Some(id.clone()), self.version)
             }
         };
-        let ctx = self.context(params.as_ref(), Some(outbox.clone()));
+        let mut call = self.call(id, method, params, on_done, outbox.clone(), in_flight);
+        let reply = Reply {
+            outbox,
+            capacity: session_config.stream_capacity,
+            keep_alive: session_config.keep_alive,
+        };
+        match mode {
+            ResponseMode::Json => match call.await {
+                Some(json) => json_response(json),
+                // Cancelled: an answer is forbidden and JSON has no empty form, so an event
+                // stream that ends at once; not a session stream, since nothing follows.
+                None => sse_response(crate::sse::channel(1).1),
+            },
+            ResponseMode::Sse => reply.streamed(call).await,
+            ResponseMode::Adaptive => {
+                // Most handlers answer at once: try that before arming a timer.
+                if let Poll::Ready(answer) = futures_util::poll!(&mut call) {
+                    return reply.finished(answer);
+                }
+                let delay = tokio::time::sleep(config.sse_after);
+                let waiter = reply.outbox.clone();
+                tokio::select! {
+                    biased;
+                    answer = &mut call => reply.finished(answer),
+                    () = waiter.first_message() => reply.streamed(call).await,
+                    () = delay => reply.streamed(call).await,
+                }
+            }
+        }
+    }
+
+    /// One request whose related messages and answer all go to the session's standalone
+    /// stream: the legacy (2024-11-05) transport writes everything on its one stream. The call
+    /// counts as in flight and `notifications/cancelled` aborts it, as for
+    /// [`request`](Self::request); its output is the answer to send (`None` when cancelled).
+    ///
+    /// # Errors
+    ///
+    /// 429 when the session already has `max_in_flight` requests in flight.
+    pub(crate) fn detached_call(
+        self,
+        id: RequestId,
+        method: String,
+        params: Option<Value>,
+        on_done: Option<OnDone>,
+    ) -> Result<Call, Rejection> {
+        let in_flight = self.begin(1)?;
+        let outbox = Outbox::detached(self.session.clone());
+        Ok(self.call(id, method, params, on_done, outbox, in_flight))
+    }
+
+    /// The handler call of one request, registered as running (cancellable) and counted in
+    /// flight until it ends; `on_done` runs on its answer before the answer is encoded.
+    fn call(
+        self,
+        id: RequestId,
+        method: String,
+        params: Option<Value>,
+        on_done: Option<OnDone>,
+        outbox: Arc<Outbox>,
+        in_flight: Option<InFlight>,
+    ) -> Call {
+        let ctx = self.context(params.as_ref(), Some(outbox));
         // `initialize` must not be cancelled; every other request can be, by its id.
         let cancellable = self
             .session
@@ -181,35 +243,7 @@ impl<S: Handler> Post<S> {
             }
             Some(jsonrpc::response_bytes(&id, res.outcome()))
         };
-        let mut call: Call = Box::pin(call);
-        let reply = Reply {
-            outbox,
-            capacity: session_config.stream_capacity,
-            keep_alive: session_config.keep_alive,
-        };
-        match mode {
-            ResponseMode::Json => match call.await {
-                Some(json) => json_response(json),
-                // Cancelled: an answer is forbidden and JSON has no empty form, so an event
-                // stream that ends at once; not a session stream, since nothing follows.
-                None => sse_response(crate::sse::channel(1).1),
-            },
-            ResponseMode::Sse => reply.streamed(call).await,
-            ResponseMode::Adaptive => {
-                // Most handlers answer at once: try that before arming a timer.
-                if let Poll::Ready(answer) = futures_util::poll!(&mut call) {
-                    return reply.finished(answer);
-                }
-                let delay = tokio::time::sleep(config.sse_after);
-                let waiter = reply.outbox.clone();
-                tokio::select! {
-                    biased;
-                    answer = &mut call => reply.finished(answer),
-                    () = waiter.first_message() => reply.streamed(call).await,
-                    () = delay => reply.streamed(call).await,
-                }
-            }
-        }
+        Box::pin(call)
     }
 
     /// A notification or a client response, handled before the 202 goes out. The returned
@@ -327,7 +361,7 @@ impl<S: Handler> Post<S> {
 pub(crate) type OnDone = Box<dyn FnOnce(&McpResponse) -> StoreFuture<()> + Send>;
 
 /// A handler call that yields its answer, or `None` when the request was cancelled.
-type Call = Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>>;
+pub(crate) type Call = Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>>;
 
 /// How one request's reply is written once its form is known.
 struct Reply {

@@ -204,6 +204,33 @@ pub(crate) fn session_header(parts: &Parts) -> Result<Option<&[u8]>, Rejection> 
     Ok(Some(bytes))
 }
 
+/// The `sessionId` query parameter of a legacy (2024-11-05) request, if any: exactly one,
+/// visible ASCII. Ids are base64url, so they need no percent-decoding.
+pub(crate) fn session_query(parts: &Parts) -> Result<Option<&[u8]>, Rejection> {
+    let mut found = None;
+    for pair in parts.uri.query().unwrap_or("").split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name != "sessionId" {
+            continue;
+        }
+        if found.is_some() {
+            return Err(Rejection::new(
+                RejectionKind::InvalidSessionId,
+                "send exactly one sessionId query parameter",
+            ));
+        }
+        found = Some(value.as_bytes());
+    }
+    match found {
+        Some(value) if !is_visible_ascii(value) => Err(Rejection::new(
+            RejectionKind::InvalidSessionId,
+            "the sessionId query parameter must not be empty; use the URL of the endpoint event \
+             unchanged",
+        )),
+        other => Ok(other),
+    }
+}
+
 /// The `MCP-Protocol-Version` value, if any; 400 when it is not a supported revision.
 pub(crate) fn version_header(
     config: &Config,

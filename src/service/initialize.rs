@@ -78,13 +78,13 @@ pub(crate) fn negotiate(shared: &Shared, params: Option<&Value>) -> ProtocolVers
 }
 
 /// The `protocolVersion` an `initialize` request or result names, if it is one we know.
-fn protocol_version_in(value: Option<&Value>) -> Option<ProtocolVersion> {
+pub(super) fn protocol_version_in(value: Option<&Value>) -> Option<ProtocolVersion> {
     value?.get("protocolVersion")?.as_str()?.parse().ok()
 }
 
 /// `params[name]` as compact JSON text, in an allocation of its exact size (a shrunk
 /// serializer buffer would leave a hole beside every session). The buffer is reused.
-fn json_text(params: Option<&Value>, name: &str) -> Option<Box<str>> {
+pub(super) fn json_text(params: Option<&Value>, name: &str) -> Option<Box<str>> {
     thread_local! {
         static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
@@ -202,7 +202,7 @@ async fn open_session<S: Handler>(
 }
 
 /// Makes the session visible on this node and tells the application.
-fn open(shared: &Shared, session: &Arc<LiveSession>, record: SessionRecord) {
+pub(super) fn open(shared: &Shared, session: &Arc<LiveSession>, record: SessionRecord) {
     session.open(record);
     if let Some(hook) = &shared.config.on_session_created {
         hook(&Session::of(session));

@@ -10,6 +10,8 @@ mod future;
 mod guard;
 mod in_session;
 mod initialize;
+mod legacy_connect;
+mod legacy_message;
 mod modern;
 mod mrtr;
 mod param_headers;
@@ -35,7 +37,9 @@ pub use config::{
 };
 pub use future::ResponseFuture;
 
-pub(crate) use config::{Allow, Config, PrincipalFn, SessionHook, Shared, ToolSchemaFn};
+pub(crate) use config::{
+    Allow, Config, LegacyPaths, PrincipalFn, SessionHook, Shared, ToolSchemaFn,
+};
 
 use crate::body::McpBody;
 use crate::error::{BoxError, Rejection};
@@ -163,6 +167,9 @@ where
                 Ok(res) => ResponseFuture::ready(res),
                 Err(later) => ResponseFuture::pipeline(later.finish(session)),
             },
+            Route::LegacyConnect { takeover } => {
+                ResponseFuture::ready(legacy_connect::open(&self.shared, &parts, takeover))
+            }
             route => ResponseFuture::pipeline(serve(
                 self.inner.clone(),
                 self.shared.clone(),
@@ -210,6 +217,10 @@ async fn serve<S: Handler, B: RequestBody>(
                 Ok(res) => res,
                 Err(later) => later.finish(session).await,
             },
+            Route::LegacyConnect { takeover } => legacy_connect::open(&shared, &parts, takeover),
+            Route::LegacyMessage { session, version } => {
+                legacy_message::serve(inner, shared, parts, body, session, version).await
+            }
             Route::Reject(rejection) => rejection.into_response(),
         };
     }

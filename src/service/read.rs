@@ -96,33 +96,53 @@ where
         return Err(too_large());
     }
     let read = async {
-        let mut collected = BytesMut::new();
+        // One frame (the usual case: a small body arrives whole) is kept as it came, without a
+        // copy; a body in several frames is joined.
+        let mut first: Option<Bytes> = None;
+        let mut joined = BytesMut::new();
+        let mut len = 0usize;
         while let Some(frame) = body.as_mut().frame().await {
             let frame = frame.map_err(|e| Cut::Failed(e.into()))?;
             let Ok(mut data) = frame.into_data() else {
                 continue;
             };
-            if collected.len() + data.remaining() > limit {
+            len += data.remaining();
+            if len > limit {
                 return Err(Cut::TooLarge);
             }
-            while data.has_remaining() {
-                let chunk = data.chunk();
-                collected.put_slice(chunk);
-                let n = chunk.len();
-                data.advance(n);
+            let bytes = data.copy_to_bytes(data.remaining());
+            match first.take() {
+                None if joined.is_empty() => first = Some(bytes),
+                earlier => {
+                    if let Some(earlier) = earlier {
+                        joined.reserve(earlier.len() + bytes.len());
+                        joined.put_slice(&earlier);
+                    }
+                    joined.put_slice(&bytes);
+                }
             }
         }
-        Ok(collected.freeze())
+        Ok(first.unwrap_or_else(|| joined.freeze()))
     };
-    let Ok(outcome) = tokio::time::timeout(config.body_read_timeout, read).await else {
-        return Err(reject(
-            RejectionKind::BodyTimeout,
-            format!(
-                "the body did not arrive within {:?}; send it at once, or ask the server for a \
-                 longer McpLayer::body_read_timeout",
-                config.body_read_timeout
-            ),
-        ));
+    // A body that is here already (in-process, or read with the head) needs no timer.
+    let outcome = {
+        let mut read = std::pin::pin!(read);
+        match futures_util::poll!(read.as_mut()) {
+            std::task::Poll::Ready(outcome) => outcome,
+            std::task::Poll::Pending => {
+                let Ok(outcome) = tokio::time::timeout(config.body_read_timeout, read).await else {
+                    return Err(reject(
+                        RejectionKind::BodyTimeout,
+                        format!(
+                        "the body did not arrive within {:?}; send it at once, or ask the server \
+                         for a longer McpLayer::body_read_timeout",
+                        config.body_read_timeout
+                    ),
+                    ));
+                };
+                outcome
+            }
+        }
     };
     match outcome {
         Ok(bytes) => Ok(bytes),

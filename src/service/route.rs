@@ -9,11 +9,12 @@ use http::Method;
 
 use super::config::{Config, Shared};
 use super::guard::{
-    accepts, content_type_is_json, host_and_origin, session_header, version_header,
+    accepts, content_type_is_json, host_and_origin, session_header, session_query, version_header,
 };
 use crate::error::{Rejection, RejectionKind};
 use crate::protocol::ProtocolVersion;
 use crate::session::{LiveSession, StoreFuture};
+use crate::Transport;
 
 /// How one request is served.
 pub(crate) enum Route {
@@ -37,6 +38,15 @@ pub(crate) enum Route {
     },
     /// A DELETE: end the session.
     Delete { session: Arc<LiveSession> },
+    /// A legacy (2024-11-05) connect GET: a new session and its stream, or, when the query names
+    /// a live legacy session, that session's stream taken over (`legacy_connect`).
+    LegacyConnect { takeover: Option<Arc<LiveSession>> },
+    /// A legacy message: a POST to the URL a connect's `endpoint` event named
+    /// (`legacy_message`).
+    LegacyMessage {
+        session: Arc<LiveSession>,
+        version: Option<ProtocolVersion>,
+    },
     /// The session store must confirm the session first (a shared store answering later);
     /// then `then`.
     Confirm {
@@ -61,6 +71,9 @@ pub(crate) fn decide(shared: &Shared, parts: &Parts) -> Route {
 fn decide_or_reject(shared: &Shared, parts: &Parts) -> Result<Route, Rejection> {
     let config = &shared.config;
     host_and_origin(config, parts)?;
+    if let Some(route) = legacy(shared, parts)? {
+        return Ok(route);
+    }
     let allow = if config.stateless {
         "POST"
     } else {
@@ -105,6 +118,121 @@ fn decide_or_reject(shared: &Shared, parts: &Parts) -> Result<Route, Rejection> 
                 parts.method
             ),
         )),
+    }
+}
+
+/// The legacy (2024-11-05) routes, when that transport is on: anything on its two paths, and
+/// the one-endpoint connect (a GET elsewhere with no `Mcp-Session-Id` that accepts
+/// `text/event-stream`; not on a stateless server, whose GETs get 405).
+fn legacy(shared: &Shared, parts: &Parts) -> Result<Option<Route>, Rejection> {
+    let Some(paths) = &shared.config.legacy else {
+        return Ok(None);
+    };
+    let path = parts.uri.path();
+    if path == paths.messages_path() {
+        return legacy_message(shared, parts).map(Some);
+    }
+    let one_endpoint = parts.method == Method::GET
+        && !shared.config.stateless
+        && !parts.headers.contains_key(crate::protocol::MCP_SESSION_ID)
+        && accepts(&parts.headers).sse;
+    if path == paths.sse || one_endpoint {
+        return legacy_connect(shared, parts).map(Some);
+    }
+    Ok(None)
+}
+
+/// A legacy connect: GET only (a POST gets 405, so a Streamable HTTP client pointed here falls
+/// back to the legacy transport). With `?sessionId=` naming a live legacy session, its stream is
+/// taken over; an unknown one gets 404.
+fn legacy_connect(shared: &Shared, parts: &Parts) -> Result<Route, Rejection> {
+    if parts.method != Method::GET {
+        return Err(Rejection::method_not_allowed(
+            "GET",
+            "this is the legacy HTTP+SSE endpoint: GET it to connect (protocol 2024-11-05); \
+             Streamable HTTP clients POST to the MCP endpoint",
+        ));
+    }
+    // A missing Accept admits anything; one that is there must admit the stream.
+    if parts.headers.contains_key(http::header::ACCEPT) && !accepts(&parts.headers).sse {
+        return Err(Rejection::new(
+            RejectionKind::NotAcceptable,
+            "connecting opens an SSE stream: the Accept header must list text/event-stream",
+        ));
+    }
+    let Some(id) = session_query(parts)? else {
+        return Ok(Route::LegacyConnect { takeover: None });
+    };
+    let session = legacy_session(shared, parts, id)?;
+    Ok(confirm_legacy(shared, session, |session| {
+        Route::LegacyConnect {
+            takeover: Some(session),
+        }
+    }))
+}
+
+/// A legacy message: a POST of JSON naming its session in `?sessionId=`.
+fn legacy_message(shared: &Shared, parts: &Parts) -> Result<Route, Rejection> {
+    if parts.method != Method::POST {
+        return Err(Rejection::method_not_allowed(
+            "POST",
+            "this is the legacy HTTP+SSE message endpoint: POST JSON-RPC messages to the URL \
+             your SSE stream's endpoint event named",
+        ));
+    }
+    if !content_type_is_json(&parts.headers)? {
+        return Err(Rejection::new(
+            RejectionKind::UnsupportedMediaType,
+            "the Content-Type must be application/json",
+        ));
+    }
+    let version = version_header(&shared.config, parts)?;
+    let Some(id) = session_query(parts)? else {
+        return Err(Rejection::new(
+            RejectionKind::SessionRequired,
+            "the sessionId query parameter is required: POST to the exact URL of the endpoint \
+             event your SSE stream received (connect with a GET first)",
+        ));
+    };
+    let session = legacy_session(shared, parts, id)?;
+    Ok(confirm_legacy(shared, session, |session| {
+        Route::LegacyMessage { session, version }
+    }))
+}
+
+/// The live legacy session `id` names, if this request may use it: 404 otherwise (a Streamable
+/// HTTP session's id included).
+fn legacy_session(
+    shared: &Shared,
+    parts: &Parts,
+    id: &[u8],
+) -> Result<Arc<LiveSession>, Rejection> {
+    match shared.registry.lookup(id) {
+        Some(session)
+            if session.transport() == Transport::LegacySse
+                && principal_matches(&shared.config, parts, &session) =>
+        {
+            Ok(session)
+        }
+        _ => Err(Rejection::new(
+            RejectionKind::SessionNotFound,
+            "session not found: its SSE stream ended, or it expired or was closed; connect \
+             again with a GET (without sessionId) for a new session",
+        )),
+    }
+}
+
+/// A legacy session is confirmed with the store once `initialize` wrote its record there;
+/// before that, only this node (which holds its stream) knows it.
+fn confirm_legacy(
+    shared: &Shared,
+    session: Arc<LiveSession>,
+    then: impl FnOnce(Arc<LiveSession>) -> Route,
+) -> Route {
+    if session.record().is_some() {
+        confirm(shared, session, then)
+    } else {
+        then(session)
     }
 }
 
@@ -176,7 +304,12 @@ fn require_session(shared: &Shared, parts: &Parts) -> Result<Arc<LiveSession>, R
 /// The live session `id` names, if this request may use it: 404 otherwise.
 fn live_session(shared: &Shared, parts: &Parts, id: &[u8]) -> Result<Arc<LiveSession>, Rejection> {
     match shared.registry.lookup(id) {
-        Some(session) if principal_matches(&shared.config, parts, &session) => Ok(session),
+        Some(session)
+            if session.transport() == Transport::StreamableHttp
+                && principal_matches(&shared.config, parts, &session) =>
+        {
+            Ok(session)
+        }
         _ => Err(session_not_found()),
     }
 }

@@ -28,6 +28,9 @@ pub const DEFAULT_MAX_PENDING_REQUESTS: usize = 64;
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 /// Default time a new session has to send `notifications/initialized`.
 pub const DEFAULT_INITIALIZE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time a legacy (2024-11-05) session outlives its lost SSE stream, so that a client
+/// can take the stream over again (see `McpLayer::legacy_grace`).
+pub const DEFAULT_LEGACY_GRACE: Duration = Duration::from_secs(5);
 
 /// When the server closes an SSE connection early without ending the stream, so that long
 /// calls become polls (SEP-1699; protocol 2025-11-25 and later only, since older clients do not
@@ -62,6 +65,7 @@ pub(crate) struct SessionConfig {
     pub(crate) session_idle_timeout: Duration,
     pub(crate) stream_capacity: usize,
     pub(crate) max_queued_events: usize,
+    pub(crate) legacy_grace: Duration,
 }
 
 impl Default for SessionConfig {
@@ -80,6 +84,7 @@ impl Default for SessionConfig {
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             stream_capacity: DEFAULT_STREAM_CAPACITY,
             max_queued_events: DEFAULT_MAX_QUEUED_EVENTS,
+            legacy_grace: DEFAULT_LEGACY_GRACE,
         }
     }
 }
@@ -98,6 +103,7 @@ impl fmt::Debug for SessionConfig {
             .field("max_pending_requests", &self.max_pending_requests)
             .field("max_in_flight", &self.max_in_flight)
             .field("initialize_timeout", &self.initialize_timeout)
+            .field("legacy_grace", &self.legacy_grace)
             .finish_non_exhaustive()
     }
 }

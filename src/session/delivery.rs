@@ -28,4 +28,7 @@ pub enum CloseReason {
     Closed,
     /// [`Sessions::shutdown`](crate::Sessions::shutdown).
     Shutdown,
+    /// A legacy (2024-11-05) session's SSE stream ended (the client went away, or read too
+    /// slowly and was cut off) and was not taken over within the grace period.
+    Disconnected,
 }

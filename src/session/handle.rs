@@ -15,6 +15,8 @@ use super::id::SessionId;
 use super::live::LiveSession;
 use super::pending::{ClientRequestError, RequestOptions};
 use super::registry::Registry;
+use super::stream_map::STANDALONE;
+use super::transport::Transport;
 use crate::jsonrpc::outgoing_bytes;
 use crate::protocol::ProtocolVersion;
 use crate::sse::message_event;
@@ -45,6 +47,7 @@ use crate::time;
 pub struct Session {
     id: SessionId,
     inner: Weak<LiveSession>,
+    transport: Transport,
 }
 
 impl Session {
@@ -53,6 +56,7 @@ impl Session {
         Self {
             id: session.id.clone(),
             inner: Arc::downgrade(session),
+            transport: session.transport(),
         }
     }
 
@@ -60,6 +64,31 @@ impl Session {
     #[must_use]
     pub fn id(&self) -> &SessionId {
         &self.id
+    }
+
+    /// Which transport the session speaks (known even after it ended).
+    ///
+    /// ```
+    /// use mcp_tower::{McpLayer, Transport};
+    ///
+    /// let layer = McpLayer::new().on_session_created(|session| {
+    ///     println!("session {} opened over {}", session.id(), session.transport().as_str());
+    /// });
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// Messages this session could not be sent because its stream could not take them: for a
+    /// [`Transport::LegacySse`] session, whose client cannot resume, those sent while its
+    /// stream was gone or after a too-slow reader was cut off. Always 0 for Streamable HTTP,
+    /// whose replay log keeps what a connection could not take; and 0 once the session ended
+    /// (see [`Sessions::messages_lost`] for the running total).
+    #[must_use]
+    pub fn messages_lost(&self) -> u64 {
+        self.live().map_or(0, |s| s.lost())
     }
 
     /// The session's state while it is open.
@@ -92,7 +121,8 @@ impl Session {
         self.live()?.client_info()
     }
 
-    /// Whether the client has a standalone (GET) stream open.
+    /// Whether the client has a standalone (GET) stream open; for a legacy session, whether its
+    /// one SSE stream is.
     #[must_use]
     pub fn has_stream(&self) -> bool {
         self.live().is_some_and(|s| s.has_stream())
@@ -239,6 +269,19 @@ impl Sessions {
         self.registry.slots.live().iter().map(Session::of).collect()
     }
 
+    /// Messages that the streams of legacy (2024-11-05) sessions could not take, summed over
+    /// every session this registry ever held (see [`Session::messages_lost`]). A metric: it only
+    /// grows.
+    ///
+    /// ```
+    /// let sessions = mcp_tower::McpLayer::new().legacy_sse("/sse", "/messages").sessions();
+    /// assert_eq!(sessions.messages_lost(), 0);
+    /// ```
+    #[must_use]
+    pub fn messages_lost(&self) -> u64 {
+        self.registry.legacy_lost.load(Ordering::Relaxed)
+    }
+
     /// Ends the session with this id. Returns false if there is none.
     pub fn close(&self, id: &str) -> bool {
         self.registry
@@ -250,6 +293,10 @@ impl Sessions {
     /// every open stream to reconnect later (a `retry:` hint) and closes it, fails the requests
     /// waiting for client answers, waits for running handlers up to `deadline`, aborts those
     /// still running, and ends every session.
+    ///
+    /// A legacy (2024-11-05) session's stream is not asked to reconnect (its client cannot come
+    /// back to it): it stays open through the drain, so the answers of calls that finish in time
+    /// still reach the client, and ends with its session (counted in `streams_closed` then).
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let stop_at = time::deadline(Instant::now(), deadline);
         self.registry.draining.store(true, Ordering::Release);
@@ -279,7 +326,10 @@ impl Sessions {
             }
         }
         for session in self.registry.slots.all() {
+            let legacy_stream =
+                session.transport() == Transport::LegacySse && session.has_connection(STANDALONE);
             if session.close(CloseReason::Shutdown) {
+                report.streams_closed += usize::from(legacy_stream);
                 report.sessions_closed += 1;
             }
         }

@@ -24,6 +24,7 @@ use super::record::SessionRecord;
 use super::slots::{SlotKey, Slots};
 use super::stream::{retry_hint, Conn, Outgoing, ResumeError, Streams};
 use super::stream_map::STANDALONE;
+use super::transport::Transport;
 use crate::jsonrpc::{outgoing_bytes, RequestId};
 use crate::protocol::ProtocolVersion;
 use crate::sse::{DropHook, SseBody};
@@ -31,13 +32,16 @@ use crate::time;
 
 /// The node-local state of one session.
 ///
-/// `repr(C)`: what sending an event reads (the closed flag, the config, the lock and, inside
-/// it, the log and the standalone stream) is declared first, so it shares as few cache lines
-/// as possible. A broadcast visits every session, mostly cold in memory, and each line is a
+/// `repr(C)`: what sending an event reads (the closed flag, the transport, the config, the lock
+/// and, inside it, the log and the standalone stream) is declared first, so it shares as few
+/// cache lines as possible. A broadcast visits every session, mostly cold in memory, and each line is a
 /// miss.
 #[repr(C)]
 pub(crate) struct LiveSession {
     closed: AtomicBool,
+    /// What only a legacy (2024-11-05) session needs; `None` for Streamable HTTP (one pointer
+    /// per session, beside `closed`: every send reads it).
+    legacy: Option<Box<Legacy>>,
     pub(crate) config: Arc<SessionConfig>,
     state: Mutex<State>,
     pub(crate) id: SessionId,
@@ -51,6 +55,20 @@ pub(crate) struct LiveSession {
     last_active: AtomicU64,
     in_flight: AtomicUsize,
     extensions: Mutex<http::Extensions>,
+}
+
+/// The state of a legacy (2024-11-05) session beyond what every session has.
+pub(crate) struct Legacy {
+    /// The session itself, to end it from a timer when its stream is lost.
+    me: Weak<LiveSession>,
+    /// The principal of the connect GET: the session is bound to it before `initialize`.
+    principal: Option<String>,
+    /// Set while (or once) an `initialize` runs: a second one is refused.
+    initializing: AtomicBool,
+    /// Messages this session's stream could not take.
+    lost: AtomicU64,
+    /// The same, summed over every session of the registry.
+    lost_total: Arc<AtomicU64>,
 }
 
 /// `repr(C)`: the streams (and their log) first (see [`LiveSession`]).
@@ -72,10 +90,40 @@ impl LiveSession {
         slots: &Arc<Slots<Self>>,
         config: Arc<SessionConfig>,
     ) -> Arc<Self> {
+        Self::build(parts, slots, config, None)
+    }
+
+    /// A reserved legacy (2024-11-05) session bound to `principal`, whose lost messages are
+    /// also counted in `lost_total`; visible to lookups once [`commit`](Self::commit)ted.
+    pub(crate) fn new_legacy(
+        parts: IdParts,
+        slots: &Arc<Slots<Self>>,
+        config: Arc<SessionConfig>,
+        principal: Option<String>,
+        lost_total: Arc<AtomicU64>,
+    ) -> Arc<Self> {
+        Self::build(parts, slots, config, Some((principal, lost_total)))
+    }
+
+    fn build(
+        parts: IdParts,
+        slots: &Arc<Slots<Self>>,
+        config: Arc<SessionConfig>,
+        legacy: Option<(Option<String>, Arc<AtomicU64>)>,
+    ) -> Arc<Self> {
         let now = slots.millis(Instant::now());
         let id = parts.encode();
         let log = config.event_store.open(&id);
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
+            legacy: legacy.map(|(principal, lost_total)| {
+                Box::new(Legacy {
+                    me: me.clone(),
+                    principal,
+                    initializing: AtomicBool::new(false),
+                    lost: AtomicU64::new(0),
+                    lost_total,
+                })
+            }),
             id,
             slot: SlotKey::from(&parts),
             slots: Arc::downgrade(slots),
@@ -162,9 +210,97 @@ impl LiveSession {
         self.record().map(|r| r.protocol_version)
     }
 
-    /// The principal the session is bound to (none before it opened).
+    /// The principal the session is bound to: the record's; for a legacy session before
+    /// `initialize`, its connect's.
     pub(crate) fn principal(&self) -> Option<&str> {
-        self.record()?.principal.as_deref()
+        match (self.record(), &self.legacy) {
+            (Some(record), _) => record.principal.as_deref(),
+            (None, Some(legacy)) => legacy.principal.as_deref(),
+            (None, None) => None,
+        }
+    }
+
+    /// Which transport the session speaks.
+    pub(crate) fn transport(&self) -> Transport {
+        if self.legacy.is_some() {
+            Transport::LegacySse
+        } else {
+            Transport::StreamableHttp
+        }
+    }
+
+    /// Messages a legacy session's stream could not take (always 0 for Streamable HTTP, whose
+    /// replay log keeps them).
+    pub(crate) fn lost(&self) -> u64 {
+        self.legacy
+            .as_ref()
+            .map_or(0, |l| l.lost.load(Ordering::Relaxed))
+    }
+
+    /// Claims the right to run this legacy session's `initialize`: false if one already ran or
+    /// runs (or the session is not a legacy one).
+    pub(crate) fn claim_legacy_initialize(&self) -> bool {
+        self.legacy
+            .as_ref()
+            .is_some_and(|l| !l.initializing.swap(true, Ordering::AcqRel))
+    }
+
+    /// A legacy `initialize` failed: another may be tried.
+    pub(crate) fn release_legacy_initialize(&self) {
+        if let Some(legacy) = &self.legacy {
+            legacy.initializing.store(false, Ordering::Release);
+        }
+    }
+
+    /// Makes a reserved legacy session visible to lookups before its `initialize`: the client
+    /// POSTs that to the URL its stream named.
+    pub(crate) fn commit(&self) {
+        if let Some(slots) = self.slots.upgrade() {
+            slots.commit(self.slot);
+        }
+    }
+
+    /// Attaches a legacy session's stream, whose first event is `endpoint`; a stream already
+    /// attached is ended (the newer connection takes over).
+    pub(crate) fn attach_legacy(self: &Arc<Self>, endpoint: Bytes) -> SseBody {
+        let on_drop = self.on_drop();
+        let (body, older) = self
+            .state()
+            .streams
+            .attach_legacy(&self.config, &on_drop, endpoint);
+        end_older(older);
+        body
+    }
+
+    /// A legacy session lost its stream: it ends after the grace period unless a connect takes
+    /// the stream over meanwhile.
+    fn legacy_stream_lost(&self) {
+        let Some(legacy) = &self.legacy else {
+            return;
+        };
+        // Always from a task, even with no grace: this may run inside a broadcast's walk of the
+        // registry, which closing would lock again. Without a runtime nothing is served, and
+        // idle expiry ends the session.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let grace = self.config.legacy_grace;
+        let weak = legacy.me.clone();
+        runtime.spawn(async move {
+            tokio::time::sleep(grace).await;
+            if let Some(session) = weak.upgrade() {
+                if !session.has_connection(STANDALONE) {
+                    session.close(CloseReason::Disconnected);
+                }
+            }
+        });
+    }
+
+    fn count_lost(&self) {
+        if let Some(legacy) = &self.legacy {
+            legacy.lost.fetch_add(1, Ordering::Relaxed);
+            legacy.lost_total.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn touch(&self) {
@@ -262,7 +398,11 @@ impl LiveSession {
 
     /// [`send_unrelated`](Self::send_unrelated) of an event encoded once for many sessions,
     /// without an `id:` line, produced `at`.
+    /// A legacy session is reached only once its `initialize` succeeded.
     pub(crate) fn send_unrelated_event(&self, event: &Bytes, at: Instant) -> Delivery {
+        if self.legacy.is_some() && self.record().is_none() {
+            return Delivery::Dropped;
+        }
         self.send_on(STANDALONE, Outgoing::Shared(event), at, false, true)
     }
 
@@ -276,6 +416,19 @@ impl LiveSession {
     ) -> Delivery {
         if self.is_closed() {
             return Delivery::Dropped;
+        }
+        if self.legacy.is_some() {
+            // One stream carries everything a legacy session receives.
+            let (delivery, cut) = self.state().streams.send_legacy(message);
+            if delivery == Delivery::Dropped {
+                self.count_lost();
+            }
+            if let Some(cut) = cut {
+                // Outside the lock: the reader was too slow, and cannot resume.
+                cut.close(Bytes::new());
+                self.legacy_stream_lost();
+            }
+            return delivery;
         }
         self.state()
             .streams
@@ -339,7 +492,13 @@ impl LiveSession {
     }
 
     /// For shutdown: asks every open connection to reconnect later, and closes it.
+    ///
+    /// A legacy session's stream stays open (its client cannot reconnect to it): the answers of
+    /// calls that finish during the drain still reach it, and it ends with the session.
     pub(crate) fn close_connections(&self) -> usize {
+        if self.legacy.is_some() {
+            return 0;
+        }
         let streams = self.state().streams.numbers();
         streams
             .into_iter()
@@ -414,6 +573,9 @@ impl LiveSession {
         let (detached, request) = self.state().streams.detach(stream, conn);
         drop(detached);
         self.touch();
+        if self.legacy.is_some() && !self.is_closed() && !self.has_connection(STANDALONE) {
+            self.legacy_stream_lost();
+        }
         if let (Some(request), Some(grace)) = (request, self.config.disconnect_grace) {
             self.cancel_if_not_resumed(stream, request, grace);
         }

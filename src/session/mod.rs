@@ -17,7 +17,7 @@
 //! On one node the registry is the store as well, and costs nothing more.
 //!
 //! The files below this one depend on each other in one direction only: `config`, `id`,
-//! `record`, `delivery`, `stream_map` and `store` first; then `replay`, `pending` and `slots`;
+//! `record`, `delivery`, `transport`, `stream_map` and `store` first; then `replay`, `pending` and `slots`;
 //! `stream`; `live`; `registry` and `reaper`; and `handle` last.
 
 pub(crate) mod config;
@@ -34,6 +34,7 @@ mod slots;
 mod store;
 mod stream;
 mod stream_map;
+pub(crate) mod transport;
 
 pub use pending::RequestOptions;
 pub use record::SessionRecord;

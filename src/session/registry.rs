@@ -9,7 +9,7 @@
 //! On one node the registry is also the [`SessionStore`]: each session's record sits in the
 //! same slab slot as its plumbing, so every store operation answers at once.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::config::SessionConfig;
@@ -30,6 +30,8 @@ pub(crate) struct Registry {
     reaper_started: AtomicBool,
     /// Tells the reaper, which holds the registry only weakly, that it is gone.
     pub(crate) reaper_stop: Arc<tokio::sync::Notify>,
+    /// Messages the streams of legacy sessions could not take, over the registry's life.
+    pub(crate) legacy_lost: Arc<AtomicU64>,
 }
 
 impl Drop for Registry {
@@ -46,6 +48,7 @@ impl Registry {
             draining: AtomicBool::new(false),
             reaper_started: AtomicBool::new(false),
             reaper_stop: Arc::new(tokio::sync::Notify::new()),
+            legacy_lost: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -58,6 +61,25 @@ impl Registry {
     ) -> Option<Arc<LiveSession>> {
         self.slots.reserve(max, |parts| {
             LiveSession::new(parts, &self.slots, config.clone())
+        })
+    }
+
+    /// Reserves a legacy (2024-11-05) session for a connect, bound to `principal`; `None` when
+    /// `max` sessions exist. It is invisible to lookups until committed.
+    pub(crate) fn reserve_legacy(
+        &self,
+        max: usize,
+        config: &Arc<SessionConfig>,
+        principal: Option<String>,
+    ) -> Option<Arc<LiveSession>> {
+        self.slots.reserve(max, |parts| {
+            LiveSession::new_legacy(
+                parts,
+                &self.slots,
+                config.clone(),
+                principal,
+                self.legacy_lost.clone(),
+            )
         })
     }
 

@@ -422,6 +422,49 @@ impl Streams {
         (body, older)
     }
 
+    /// Attaches the stream of a legacy (2024-11-05) session, as stream 0: `first` (its
+    /// `endpoint` event) goes out at once. A connection already attached is returned, to be
+    /// ended outside the lock: the newer one takes over.
+    pub(crate) fn attach_legacy(
+        &mut self,
+        config: &SessionConfig,
+        on_drop: OnDrop<'_>,
+        first: Bytes,
+    ) -> (SseBody, Option<Conn>) {
+        let (tx, body, conn) = self.connect(config, on_drop, STANDALONE, 1, false);
+        // A fresh channel has room for one event.
+        let _ = tx.try_send(first);
+        let st = self.map.get_or_default(STANDALONE);
+        let older = st.conn.replace(Conn { id: conn, tx });
+        (body, older)
+    }
+
+    /// Sends one message on a legacy session's stream, as `event: message` without an id.
+    /// Nothing is recorded: a legacy client cannot resume, so what its connection cannot take
+    /// is lost (`Dropped`). A reader too slow to keep `stream_capacity` events is cut off: its
+    /// connection is returned, to be closed outside the lock.
+    pub(crate) fn send_legacy(&mut self, message: Outgoing<'_>) -> (Delivery, Option<Conn>) {
+        let Some(st) = self.map.get_mut(&STANDALONE) else {
+            return (Delivery::Dropped, None);
+        };
+        let Some(conn) = st.conn.as_ref() else {
+            return (Delivery::Dropped, None);
+        };
+        let queued = match message {
+            Outgoing::Json(json) => Queued::Whole(message_event(None, json)),
+            // A broadcast's event has no id line: it is written as it is.
+            Outgoing::Shared(event) => Queued::Whole(event.clone()),
+        };
+        match conn.tx.try_queue(queued) {
+            Ok(()) => (Delivery::Sent, None),
+            Err(Refused::Full) => (Delivery::Dropped, st.conn.take()),
+            Err(Refused::Closed) => {
+                st.conn = None;
+                (Delivery::Dropped, None)
+            }
+        }
+    }
+
     /// Resumes a stream after `last_event_id`: replays what followed on that stream only, then
     /// continues it live (or ends, if its answer was already produced). A live connection of
     /// that stream is returned, to be ended outside the lock.

@@ -14,6 +14,9 @@ mod guard;
 mod hostile_bodies;
 mod hostile_headers;
 mod in_flight;
+mod legacy;
+#[cfg(feature = "client")]
+mod legacy_client;
 mod listen;
 mod modern;
 mod mount;

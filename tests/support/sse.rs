@@ -95,7 +95,12 @@ impl EventReader {
                 .next_event()
                 .unwrap_or_else(|e| panic!("the stream is not valid SSE: {e}"));
             if let Some(event) = event {
-                assert_eq!(event.event_type(), "message", "unexpected event type");
+                // `endpoint` opens a legacy (2024-11-05) stream; everything else is a message.
+                let kind = event.event_type();
+                assert!(
+                    kind == "message" || kind == "endpoint",
+                    "unexpected event type {kind}"
+                );
                 let id = event.id().map(str::to_owned);
                 out.push(self.take(id, event.into_data()));
             } else if self.decoder.last_event_id() != self.last_id.as_deref() {
