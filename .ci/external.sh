@@ -14,8 +14,7 @@
 #    scenario count, or on a transport WARNING not explained in
 #    .ci/conformance-expected-warnings.txt; then runs `--requirements 2026-07-28`
 #    (0.2.0-alpha.12) and only reports its totals: it does not fail the checks until the
-#    2026-07-28 era reaches 0 failed (issue 12: multi-round-trip requests and the tasks
-#    extension are still missing);
+#    2026-07-28 era reaches 0 failed (issue 12: every failure left is in the tasks extension);
 # 4. runs tests/interop/ts/client.mjs and tests/interop/python/client.py against the example
 #    server (Streamable HTTP, /mcp), and tests/interop/ts/legacy.mjs (`SSEClientTransport`) and
 #    tests/interop/python/legacy_client.py (`sse_client`) and the MCP Inspector CLI

@@ -76,7 +76,7 @@ async fn handle(req: McpRequest) -> Result<McpResponse, Infallible> {
         "resources/subscribe" => resources::subscribe(&req, true),
         "resources/unsubscribe" => resources::subscribe(&req, false),
         "prompts/list" => Ok(json!({ "prompts": prompts::list() })),
-        "prompts/get" => prompts::get(&req),
+        "prompts/get" => prompts::get(&req).await,
         "completion/complete" => complete(&req),
         // Notifications (`notifications/initialized`, `notifications/cancelled`, …) need no
         // answer: the transport discards it.
@@ -391,6 +391,9 @@ mod tools {
             ];
             if let Value::Array(list) = &mut tools {
                 list.extend(modern);
+                list.extend(
+                    super::mrtr::TOOLS.map(|(name, description)| tool(name, description, &no_args)),
+                );
             }
         }
         tools
@@ -558,6 +561,9 @@ mod tools {
             }
             "test_reconnection" => Ok(reconnection(ctx).await),
             "json_schema_2020_12_tool" => json_schema_tool(arguments),
+            other if other.starts_with("test_input_required_result_") => {
+                return super::mrtr::call(req, other).await
+            }
             _ => return Err(invalid_params(format!("unknown tool: {name}"))),
         };
         Ok(to_value(outcome.unwrap_or_else(CallToolResult::from)))
@@ -928,6 +934,10 @@ mod prompts {
                 "name": "test_prompt_with_image",
                 "description": "A prompt with an image.",
             },
+            {
+                "name": "test_input_required_result_prompt",
+                "description": "Asks the user for context (elicitation) before it renders.",
+            },
         ])
     }
 
@@ -971,7 +981,7 @@ mod prompts {
     }
 
     /// `prompts/get`.
-    pub(super) fn get(req: &McpRequest) -> Outcome {
+    pub(super) async fn get(req: &McpRequest) -> Outcome {
         let GetPromptParams {
             name,
             arguments: args,
@@ -1001,9 +1011,228 @@ mod prompts {
                 user(Content::png()),
                 user(Content::text("Please analyze the image above.")),
             ],
+            "test_input_required_result_prompt" => {
+                let context = super::mrtr::prompt_context(req.context()).await?;
+                vec![user(Content::text(format!(
+                    "Write with this context in mind: {context}"
+                )))]
+            }
             _ => return Err(invalid_params(format!("unknown prompt: {name}"))),
         };
         Ok(json!({ "messages": messages }))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multi-round-trip requests (2026-07-28).
+
+/// The `input-required-result-*` fixtures. Each asks with `ctx.request_as` exactly as a
+/// session-era tool would; on a 2026-07-28 request the layer turns a question without an
+/// answer into an `InputRequiredResult` and the retry's `inputResponses` into answers.
+mod mrtr {
+    use super::*;
+
+    /// The fixture tools, listed for 2026-07-28 requests.
+    pub(super) const TOOLS: [(&str, &str); 8] = [
+        (
+            "test_input_required_result_elicitation",
+            "Asks the user's name (elicitation).",
+        ),
+        (
+            "test_input_required_result_sampling",
+            "Asks the model a question (sampling).",
+        ),
+        (
+            "test_input_required_result_list_roots",
+            "Asks for the client's roots.",
+        ),
+        (
+            "test_input_required_result_request_state",
+            "Asks for a confirmation; checks the state.",
+        ),
+        (
+            "test_input_required_result_multiple_inputs",
+            "Asks three questions at once.",
+        ),
+        (
+            "test_input_required_result_multi_round",
+            "Asks two questions, one round each.",
+        ),
+        (
+            "test_input_required_result_tampered_state",
+            "Asks for a confirmation; signed state.",
+        ),
+        (
+            "test_input_required_result_capabilities",
+            "Asks only what the client can answer.",
+        ),
+    ];
+
+    fn text(
+        result: Result<Value, ClientRequestError>,
+        pointer: &str,
+    ) -> Result<String, ErrorObject> {
+        let answer = result.map_err(|e| {
+            ErrorObject::new(
+                code::INTERNAL_ERROR,
+                format!("the client's answer is missing: {e}"),
+            )
+        })?;
+        Ok(answer
+            .pointer(pointer)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .unwrap_or_default())
+    }
+
+    fn form(message: &str, field: &str, kind: &str) -> Value {
+        json!({
+            "message": message,
+            "requestedSchema": {
+                "type": "object",
+                "properties": { field: { "type": kind } },
+                "required": [field],
+            },
+        })
+    }
+
+    fn question(text: &str, max_tokens: u32) -> Value {
+        json!({
+            "messages": [{ "role": "user", "content": { "type": "text", "text": text } }],
+            "maxTokens": max_tokens,
+        })
+    }
+
+    fn done(text: String) -> Outcome {
+        Ok(json!({ "content": [to_value(Content::text(text))] }))
+    }
+
+    pub(super) async fn call(req: &McpRequest, name: &str) -> Outcome {
+        let ctx = req.context();
+        match name {
+            "test_input_required_result_elicitation" => {
+                let answer = ctx
+                    .request_as(
+                        "user_name",
+                        "elicitation/create",
+                        Some(form("What is your name?", "name", "string")),
+                    )
+                    .await;
+                done(format!("Hello, {}!", text(answer, "/content/name")?))
+            }
+            "test_input_required_result_sampling" => {
+                let answer = ctx
+                    .request_as(
+                        "capital_question",
+                        "sampling/createMessage",
+                        Some(question("What is the capital of France?", 100)),
+                    )
+                    .await;
+                done(format!(
+                    "The model said: {}",
+                    text(answer, "/content/text")?
+                ))
+            }
+            "test_input_required_result_list_roots" => {
+                let answer = ctx
+                    .request_as("client_roots", "roots/list", Some(json!({})))
+                    .await;
+                done(format!("Roots: {}", text(answer, "/roots")?))
+            }
+            "test_input_required_result_request_state"
+            | "test_input_required_result_tampered_state" => {
+                let answer = ctx
+                    .request_as(
+                        "confirm",
+                        "elicitation/create",
+                        Some(form("Please confirm", "ok", "boolean")),
+                    )
+                    .await;
+                // The answer arrived with a requestState the layer verified.
+                done(format!(
+                    "state-ok: confirmed={}",
+                    text(answer, "/content/ok")?
+                ))
+            }
+            "test_input_required_result_multiple_inputs" => {
+                let (name, greeting, roots) = futures_util::join!(
+                    ctx.request_as(
+                        "user_name",
+                        "elicitation/create",
+                        Some(form("What is your name?", "name", "string"))
+                    ),
+                    ctx.request_as(
+                        "greeting",
+                        "sampling/createMessage",
+                        Some(question("Generate a greeting", 50))
+                    ),
+                    ctx.request_as("client_roots", "roots/list", Some(json!({}))),
+                );
+                done(format!(
+                    "name={}, greeting={}, roots={}",
+                    text(name, "/content/name")?,
+                    text(greeting, "/content/text")?,
+                    text(roots, "/roots")?
+                ))
+            }
+            "test_input_required_result_multi_round" => {
+                let name = ctx
+                    .request_as(
+                        "step1",
+                        "elicitation/create",
+                        Some(form("Step 1: What is your name?", "name", "string")),
+                    )
+                    .await;
+                let name = text(name, "/content/name")?;
+                let color = ctx
+                    .request_as(
+                        "step2",
+                        "elicitation/create",
+                        Some(form(
+                            "Step 2: What is your favorite color?",
+                            "color",
+                            "string",
+                        )),
+                    )
+                    .await;
+                done(format!("{name} likes {}", text(color, "/content/color")?))
+            }
+            _ => {
+                // test_input_required_result_capabilities: ask only what the client declared.
+                let mut answers = Vec::new();
+                if declares(req, "sampling") {
+                    let a = ctx
+                        .request("sampling/createMessage", Some(question("Say hi", 20)))
+                        .await;
+                    answers.push(text(a, "/content/text")?);
+                }
+                if declares(req, "elicitation") {
+                    let a = ctx
+                        .request(
+                            "elicitation/create",
+                            Some(form("Your name?", "name", "string")),
+                        )
+                        .await;
+                    answers.push(text(a, "/content/name")?);
+                }
+                done(format!("answers: {}", answers.join(", ")))
+            }
+        }
+    }
+
+    /// `test_input_required_result_prompt`: the context the user wants, asked by elicitation.
+    pub(super) async fn prompt_context(ctx: &RequestContext) -> Result<String, ErrorObject> {
+        let answer = ctx
+            .request_as(
+                "user_context",
+                "elicitation/create",
+                Some(form(
+                    "What context should the prompt use?",
+                    "context",
+                    "string",
+                )),
+            )
+            .await;
+        text(answer, "/content/context")
     }
 }
 

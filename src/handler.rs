@@ -31,6 +31,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::jsonrpc::{code, outgoing_bytes, ErrorObject, RequestId};
+use crate::mrtr::{InputRequired, Round};
 use crate::outbox::Outbox;
 use crate::protocol::ProtocolVersion;
 use crate::protocol::META_LOG_LEVEL;
@@ -256,6 +257,12 @@ impl From<ErrorObject> for McpResponse {
     }
 }
 
+impl From<InputRequired> for McpResponse {
+    fn from(result: InputRequired) -> Self {
+        Self::result(result.into_value())
+    }
+}
+
 impl From<Value> for McpResponse {
     fn from(value: Value) -> Self {
         Self::result(value)
@@ -339,6 +346,9 @@ struct ContextInner {
     /// (`_meta["io.modelcontextprotocol/logLevel"]`); `None` means no logs at all.
     log_level: Option<LogLevel>,
     outbox: Option<Arc<Outbox>>,
+    /// 2026-07-28 `tools/call`, `prompts/get`, `resources/read`: the answers this call has and
+    /// the questions it asks (multi-round-trip requests).
+    round: Option<Arc<Round>>,
 }
 
 impl RequestContext {
@@ -366,8 +376,17 @@ impl RequestContext {
                 progress_token,
                 log_level,
                 outbox,
+                round: None,
             }),
         }
+    }
+
+    /// This context, asking for input through `round` (a context fresh from [`new`](Self::new)).
+    pub(crate) fn with_round(mut self, round: Option<Arc<Round>>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.round = round;
+        }
+        self
     }
 
     fn detached(version: ProtocolVersion) -> Self {
@@ -468,6 +487,13 @@ impl RequestContext {
     /// If the future is dropped before the answer (the handler gave up or was cancelled), the
     /// client is sent `notifications/cancelled`.
     ///
+    /// On a 2026-07-28 `tools/call`, `prompts/get` or `resources/read`, which cannot carry
+    /// requests to the client, the same call works through multi-round-trip requests (see
+    /// [`mrtr`](crate::mrtr)): it returns the answer the client sent in its retry, or, when
+    /// there is none yet, never returns and the call ends with an `InputRequiredResult` asking
+    /// for it. The client retries, the handler runs again, and this time the answer is there. A
+    /// capability the request did not declare ends the call with −32021.
+    ///
     /// ```no_run
     /// # async fn demo(ctx: &mcp_tower::RequestContext) -> Result<(), mcp_tower::ClientRequestError> {
     /// use serde_json::json;
@@ -503,6 +529,87 @@ impl RequestContext {
     ///
     /// As [`request`](Self::request).
     pub async fn request_with(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        options: RequestOptions,
+    ) -> Result<Value, ClientRequestError> {
+        if let Some(round) = &self.inner.round {
+            return round.ask(method, params, None).await;
+        }
+        self.send_request(method, params, options).await
+    }
+
+    /// [`request`](Self::request), naming the key the question travels under when a
+    /// 2026-07-28 request asks for it in an `InputRequiredResult` (see [`mrtr`](crate::mrtr));
+    /// the default key is the capability and the call's position, such as `elicitation_0`. In a
+    /// session the key is not used: a real request is sent.
+    ///
+    /// ```no_run
+    /// # async fn demo(ctx: &mcp_tower::RequestContext) -> Result<(), mcp_tower::ClientRequestError> {
+    /// use serde_json::json;
+    ///
+    /// let answer = ctx
+    ///     .request_as("user_name", "elicitation/create", Some(json!({
+    ///         "message": "What is your name?",
+    ///         "requestedSchema": { "type": "object", "properties": { "name": { "type": "string" } } },
+    ///     })))
+    ///     .await?;
+    /// println!("hello {}", answer["content"]["name"]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`request`](Self::request).
+    pub async fn request_as(
+        &self,
+        key: &str,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, ClientRequestError> {
+        if let Some(round) = &self.inner.round {
+            return round.ask(method, params, Some(key)).await;
+        }
+        self.send_request(method, params, RequestOptions::new())
+            .await
+    }
+
+    /// On a 2026-07-28 retry, the client's answer under `key`: from this request's
+    /// `inputResponses`, or carried from an earlier round in the verified `requestState`.
+    /// For handlers that build their [`InputRequired`](crate::mrtr::InputRequired) results
+    /// themselves.
+    ///
+    /// ```
+    /// # fn demo(ctx: &mcp_tower::RequestContext) {
+    /// match ctx.input_response("confirm") {
+    ///     Some(answer) if answer["action"] == "accept" => { /* go on */ }
+    ///     _ => { /* ask (again) */ }
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn input_response(&self, key: &str) -> Option<&Value> {
+        self.inner.round.as_ref()?.answer(key)
+    }
+
+    /// On a 2026-07-28 retry, the `requestState` the handler set on its previous
+    /// [`InputRequired`](crate::mrtr::InputRequired) result, verified by the transport (the
+    /// client cannot have changed it).
+    ///
+    /// ```
+    /// # fn demo(ctx: &mcp_tower::RequestContext) {
+    /// let step = ctx.request_state().unwrap_or("start");
+    /// # let _ = step;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn request_state(&self) -> Option<&str> {
+        self.inner.round.as_ref()?.handler_state()
+    }
+
+    /// A real request to the client, in a session.
+    async fn send_request(
         &self,
         method: &str,
         params: Option<Value>,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tower_layer::Layer;
 
 use crate::listen::Publisher;
+use crate::mrtr::RequestStateKeys;
 use crate::protocol::ProtocolVersion;
 use crate::service::{
     Allow, Config, LegacyPaths, McpService, PrincipalFn, ResponseMode, SessionHook, Shared,
@@ -50,6 +51,9 @@ use crate::session::{
 /// | [`max_pending_requests`](Self::max_pending_requests) | 64 per session |
 /// | [`max_in_flight`](Self::max_in_flight) | 64 per session |
 /// | [`initialize_timeout`](Self::initialize_timeout) | 60 s |
+/// | [`request_state_keys`](Self::request_state_keys) | a random key made when the layer is built |
+/// | [`request_state_ttl`](Self::request_state_ttl) | 10 min |
+/// | [`max_request_state_bytes`](Self::max_request_state_bytes) | 64 KiB |
 /// | [`legacy_sse`](Self::legacy_sse) | off |
 /// | [`legacy_grace`](Self::legacy_grace) | 5 s |
 ///
@@ -403,9 +407,49 @@ impl McpLayer {
         self.session_config(|c| c.on_session_closed = Some(hook))
     }
 
+    /// The keys that sign and verify `requestState` on 2026-07-28 multi-round-trip requests
+    /// (see [`mrtr`](crate::mrtr)): the newest signs, all verify. Every node a retry may reach
+    /// needs the same keys. Default: a random key made when the layer is built, so retries
+    /// must reach the same process.
+    ///
+    /// ```
+    /// use mcp_tower::{mrtr::RequestStateKeys, McpLayer};
+    ///
+    /// let layer = McpLayer::new()
+    ///     .request_state_keys(RequestStateKeys::new("2026-08", b"32 or more random bytes........".to_vec()));
+    /// # let _ = layer;
+    /// ```
+    pub fn request_state_keys(self, keys: RequestStateKeys) -> Self {
+        self.config(|c| Arc::make_mut(&mut c.mrtr).keys = keys)
+    }
+
+    /// How long a `requestState` stays valid after it is issued (default 10 minutes); a retry
+    /// with an older one is refused with −32602 and must start over.
+    ///
+    /// ```
+    /// let layer = mcp_tower::McpLayer::new().request_state_ttl(std::time::Duration::from_secs(60));
+    /// # let _ = layer;
+    /// ```
+    pub fn request_state_ttl(self, ttl: Duration) -> Self {
+        self.config(|c| Arc::make_mut(&mut c.mrtr).ttl = ttl)
+    }
+
+    /// Largest `requestState`, in bytes, that is issued or accepted (default 64 KiB). A handler
+    /// whose gathered answers would exceed it ends with −32603; a larger incoming state is
+    /// refused with −32602.
+    ///
+    /// ```
+    /// let layer = mcp_tower::McpLayer::new().max_request_state_bytes(16 * 1024);
+    /// # let _ = layer;
+    /// ```
+    pub fn max_request_state_bytes(self, max: usize) -> Self {
+        self.config(|c| Arc::make_mut(&mut c.mrtr).max_bytes = max)
+    }
+
     /// Binds each session to the principal `extract` reads from the `initialize` request (for
     /// example a user id an authentication layer put in the extensions). A later request whose
-    /// principal differs gets 404, as if the session did not exist.
+    /// principal differs gets 404, as if the session did not exist. On 2026-07-28 requests,
+    /// each `requestState` is bound the same way: another principal's state is refused.
     ///
     /// ```
     /// use mcp_tower::McpLayer;

@@ -53,6 +53,7 @@ mod handler;
 mod jsonrpc;
 mod layer;
 mod listen;
+pub mod mrtr;
 mod outbox;
 pub mod protocol;
 mod service;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::listen::Listeners;
+use crate::mrtr::StateConfig;
 use crate::protocol::ProtocolVersion;
 use crate::session::{Registry, Session, SessionConfig, SessionStore};
 
@@ -84,6 +85,8 @@ pub(crate) struct Config {
     pub(crate) tool_schema: Option<ToolSchemaFn>,
     /// `subscriptions/listen` streams open at once on this node, at most.
     pub(crate) max_listen_streams: usize,
+    /// Signing and limits of `requestState` (multi-round-trip requests).
+    pub(crate) mrtr: Arc<StateConfig>,
     /// The legacy (2024-11-05) HTTP+SSE transport, when enabled.
     pub(crate) legacy: Option<LegacyPaths>,
 }
@@ -141,6 +144,7 @@ impl Default for Config {
             server_info: None,
             tool_schema: None,
             max_listen_streams: DEFAULT_MAX_LISTEN_STREAMS,
+            mrtr: Arc::new(StateConfig::default()),
             legacy: None,
         }
     }

@@ -13,6 +13,7 @@ mod initialize;
 mod legacy_connect;
 mod legacy_message;
 mod modern;
+mod mrtr;
 mod param_headers;
 mod read;
 mod response;

@@ -22,6 +22,7 @@ use tower_service::Service;
 
 use super::config::{Config, ResponseMode, Shared};
 use super::dispatch::call_handler;
+use super::mrtr;
 use super::param_headers::{self, decode_header_value};
 use super::read;
 use super::response::{accepted, json_response, sse_response};
@@ -455,12 +456,17 @@ where
     S::Future: Send + 'static,
 {
     let config = shared.config.clone();
+    let round = match mrtr::prepare(&config, &head, &method, params.as_ref()) {
+        Ok(round) => round,
+        Err(refused) => return json_response(jsonrpc::error_bytes(Some(&id), &refused)),
+    };
     // No session: the outbox writes to this request's own stream, never anywhere else.
     let outbox = Outbox::buffered(None, Some(id.clone()), version);
-    let ctx = RequestContext::new(version, None, head, params.as_ref(), Some(outbox.clone()));
+    let ctx = RequestContext::new(version, None, head, params.as_ref(), Some(outbox.clone()))
+        .with_round(round.clone());
     let req = McpRequest::from_parts(Some(id.clone()), method, params, ctx);
     let (abort, registration) = AbortHandle::new_pair();
-    let handler = Abortable::new(call_handler(inner, req), registration);
+    let handler = Abortable::new(mrtr::run(round, call_handler(inner, req)), registration);
     let mut call: Call = Box::pin(async move { handler.await.ok() });
     let reply = Reply {
         outbox,

@@ -20,6 +20,7 @@ mod legacy_client;
 mod listen;
 mod modern;
 mod mount;
+mod mrtr;
 mod no_panic;
 mod post;
 mod response_mode;

@@ -543,18 +543,20 @@ async fn streams_carry_no_event_ids_and_no_requests() {
     let handler = handler(|req: McpRequest| async move {
         let ctx = req.context();
         ctx.progress(1.0, Some(2.0), None);
-        // A request to the client cannot travel in this era: the handler learns so at once.
+        // A request to the client cannot travel in this era: the call ends with an
+        // InputRequiredResult instead (multi-round-trip requests), never a request on the stream.
         let asked = ctx.request("roots/list", None).await;
         let text = if asked.is_err() {
-            "no session"
+            "refused"
         } else {
-            "asked"
+            "answered"
         };
         McpResponse::result(json!({ "content": [{ "type": "text", "text": text }] }))
     });
     let server = Server::with_handler(McpLayer::new(), handler);
     let mut params = with_meta(echo_params("x"));
     params["_meta"]["progressToken"] = json!("t");
+    params["_meta"]["io.modelcontextprotocol/clientCapabilities"] = json!({ "roots": {} });
     let body = request(17, "tools/call", params);
     let res = server
         .send(custom(
@@ -575,7 +577,9 @@ async fn streams_carry_no_event_ids_and_no_requests() {
     assert!(messages
         .iter()
         .all(|m| m.get("method").is_none() || m.get("id").is_none()));
-    assert_eq!(tool_text(&messages[1]), "no session");
+    let result = &messages[1]["result"];
+    assert_eq!(result["resultType"], "input_required", "{result}");
+    assert_eq!(result["inputRequests"]["roots_0"]["method"], "roots/list");
 }
 
 /// Sets its flag when dropped: the handler's future was dropped.
