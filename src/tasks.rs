@@ -387,7 +387,8 @@ impl TaskStore {
     ///
     /// `work` gets the task's [`TaskContext`]. What it returns becomes the task's end: `Ok`
     /// with the method's result (for `tools/call` a `CallToolResult`, `isError` included) is
-    /// `completed`; `Err` is `failed` with that JSON-RPC error, and so is a panic (−32603).
+    /// `completed`; `Err` is `failed` with that JSON-RPC error, and so is a panic (−32603); a
+    /// failed task's `statusMessage` is the error's message.
     ///
     /// Must be called within a tokio runtime (the work is spawned on it).
     ///
@@ -452,6 +453,10 @@ impl TaskStore {
                 let mut state = lock(&state);
                 if let Some(entry) = state.tasks.get_mut(&task_id) {
                     if entry.end.is_none() {
+                        if let End::Failed(error) = &end {
+                            // The diagnostic the specification asks of a failed task.
+                            entry.status_message = Some(error.message.clone());
+                        }
                         entry.end = Some(end);
                         entry.inputs.clear();
                         entry.touch();
@@ -728,6 +733,7 @@ mod tests {
             let state = store.get(created["taskId"].as_str().unwrap()).unwrap();
             assert_eq!(state["status"], "failed");
             assert_eq!(state["error"]["code"], -32603);
+            assert_eq!(state["statusMessage"], state["error"]["message"]);
             assert!(state.get("result").is_none());
         }
     }
