@@ -59,6 +59,7 @@ pub mod protocol;
 mod service;
 pub mod session;
 pub mod sse;
+pub mod tasks;
 mod time;
 mod version;
 

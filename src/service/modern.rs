@@ -326,7 +326,9 @@ fn served(config: &Config, text: &str) -> Result<ProtocolVersion, Rejection> {
 }
 
 /// `Mcp-Method` must equal the method; `Mcp-Name` must equal `params.name` (`tools/call`,
-/// `prompts/get`) or `params.uri` (`resources/read`).
+/// `prompts/get`), `params.uri` (`resources/read`) or `params.taskId` (`tasks/get`,
+/// `tasks/update`, `tasks/cancel`: the tasks extension's routing header, so that a balancer
+/// can send a task's requests to the node that holds it).
 fn check_method_headers(
     headers: &HeaderMap,
     method: &str,
@@ -350,6 +352,7 @@ fn check_method_headers(
     let field = match method {
         "tools/call" | "prompts/get" => "name",
         "resources/read" => "uri",
+        "tasks/get" | "tasks/update" | "tasks/cancel" => "taskId",
         _ => return Ok(()),
     };
     let Some(expected) = params.and_then(|p| p.get(field)).and_then(Value::as_str) else {
