@@ -14,6 +14,7 @@ use slab::Slab;
 use crate::jsonrpc::{code, error_bytes, outgoing_bytes, response_bytes, ErrorObject, RequestId};
 use crate::session::Sessions;
 use crate::sse::{channel, message_event, SseBody, SseSender, TrySendError};
+use crate::telemetry::{self, StreamKind, StreamWatch};
 
 /// `_meta` key tagging every message of a `subscriptions/listen` stream with its request id.
 const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
@@ -198,7 +199,7 @@ impl Listeners {
         if let Some(interval) = keep_alive {
             body = body.keep_alive(interval);
         }
-        Ok(body)
+        Ok(body.watched(StreamWatch::open(StreamKind::Listen, None, false)))
     }
 
     /// Sends `change` to every stream that asked for it; returns how many got it. A stream
@@ -220,6 +221,7 @@ impl Listeners {
             }
         }
         for key in overflowed {
+            telemetry::slow_consumer(StreamKind::Listen, None);
             let listener = streams.remove(key);
             let error = ErrorObject::new(
                 code::TRANSPORT_ERROR,
