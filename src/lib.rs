@@ -48,6 +48,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
+#[cfg(feature = "cors")]
+mod cors;
 mod error;
 mod handler;
 mod jsonrpc;
@@ -63,6 +65,9 @@ mod time;
 mod version;
 
 pub use body::McpBody;
+#[cfg(feature = "cors")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cors")))]
+pub use cors::{cors, McpCors, CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS};
 pub use error::{BoxError, Rejection, RejectionKind};
 pub use handler::{LogLevel, McpRequest, McpResponse, RequestContext};
 pub use jsonrpc::{code, ErrorObject, RequestId};

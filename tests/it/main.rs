@@ -8,6 +8,7 @@ mod example;
 mod batch;
 #[cfg(feature = "client")]
 mod client;
+mod cors;
 mod durations;
 mod get_stream;
 mod guard;
