@@ -5,6 +5,7 @@
 #[path = "../../examples/common/mod.rs"]
 mod example;
 
+mod auth;
 mod batch;
 #[cfg(feature = "client")]
 mod client;
