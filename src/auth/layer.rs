@@ -14,7 +14,7 @@ use tower_service::Service;
 
 use super::challenge::{credentials, scope_list, Challenge, Credentials};
 use super::metadata::{InvalidResource, Resource};
-use super::{AuthError, AuthErrorKind, TokenCheck};
+use super::principal::{AuthError, AuthErrorKind, TokenCheck};
 use crate::body::McpBody;
 use crate::error::{Rejection, RejectionKind};
 
@@ -72,7 +72,7 @@ impl<C> OAuthLayer<C> {
         self.resource(|r| r.scopes_supported = list)
     }
 
-    /// Scopes every request's token must grant ([`Principal::scopes`](super::Principal::scopes)); a token without one of
+    /// Scopes every request's token must grant ([`Principal::scopes`](super::principal::Principal::scopes)); a token without one of
     /// them gets 403 `insufficient_scope`. They are also named in the `scope` of every 401
     /// challenge, so clients ask for them (default none).
     pub fn required_scopes<I, T>(self, scopes: I) -> Self
