@@ -2,7 +2,7 @@
 # External checks: the official MCP conformance suite and the official SDK clients, run against
 # the crate's example servers on loopback ports.
 #
-#   .ci/external.sh [conformance] [interop]     (no argument: both)
+#   .ci/external.sh [conformance] [interop] [browser]     (no argument: all three)
 #
 # 1. installs Node.js 22 from the npm registry (the `node` package; the system Node is too old
 #    for the suite), the conformance suite at two pinned versions, the TypeScript SDK and, in a
@@ -21,10 +21,18 @@
 #    server (Streamable HTTP, /mcp), and tests/interop/ts/legacy.mjs (`SSEClientTransport`) and
 #    tests/interop/python/legacy_client.py (`sse_client`) and the MCP Inspector CLI
 #    (`--transport sse`, tools/list and tools/call) against its legacy HTTP+SSE
-#    transport (/sse + /messages).
+#    transport (/sse + /messages);
+# 5. the browser test (tests/browser/run.mjs): installs Debian's chromium with apt when
+#    /usr/bin/chromium is missing, and playwright-core and esbuild (pinned) under
+#    .ci/cache/browser; starts the example server with MCP_ALLOWED_ORIGINS naming one loopback
+#    origin (its `cors` feature answers CORS for it), bundles the TypeScript SDK client for the
+#    browser, and checks in headless Chromium that a page on that origin initializes, calls a
+#    tool, gets an SSE reply with progress and ends its session, and that a page on another
+#    loopback origin cannot connect.
 #
 # Environment: EXTERNAL_CHECKS_PROFILE=release builds the examples in release mode (default:
-# debug, which reuses what `cargo test` built).
+# debug, which reuses what `cargo test` built). The examples are looked for under
+# $CARGO_TARGET_DIR when it is set, else target/.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,6 +43,8 @@ NODE_VERSION=22.23.3
 CONFORMANCE_STABLE=0.1.16
 CONFORMANCE_ALPHA=0.2.0-alpha.12
 INSPECTOR_VERSION=2.12.0 # the MCP Inspector, whose CLI speaks the legacy transport too
+PLAYWRIGHT_VERSION=1.65.2 # playwright-core: drives Debian's Chromium (never downloads a browser)
+ESBUILD_VERSION=0.28.2    # bundles the TypeScript SDK client for the browser test
 STABLE_SCENARIOS=32    # `--suite all`: 30 active + 2 pending
 ALPHA_SCENARIOS=33     # `--requirements 2025-11-25`: 30 scored + 3 not scored
 ALPHA_2026_SCENARIOS=50 # `--requirements 2026-07-28`: 37 scored + 10 tasks + 3 pending
@@ -51,14 +61,17 @@ fail() {
 
 want_conformance=1
 want_interop=1
+want_browser=1
 if (($# > 0)); then
 	want_conformance=0
 	want_interop=0
+	want_browser=0
 	for arg in "$@"; do
 		case "$arg" in
 		conformance) want_conformance=1 ;;
 		interop) want_interop=1 ;;
-		*) fail "unknown argument '$arg' (expected: conformance, interop)" ;;
+		browser) want_browser=1 ;;
+		*) fail "unknown argument '$arg' (expected: conformance, interop, browser)" ;;
 		esac
 	done
 fi
@@ -106,7 +119,7 @@ if ((want_conformance)); then
 	install_npm_pinned "conformance-$CONFORMANCE_ALPHA" @modelcontextprotocol/conformance "$CONFORMANCE_ALPHA"
 fi
 
-if ((want_interop)); then
+if ((want_interop || want_browser)); then
 	# TypeScript SDK: exactly what tests/interop/ts/package-lock.json says.
 	ts_dir="$CACHE/interop-ts"
 	ts_key=$(sha256sum "$ROOT/tests/interop/ts/package-lock.json" | cut -d' ' -f1)
@@ -120,6 +133,34 @@ if ((want_interop)); then
 		"${NPM[@]}" ci --prefix "$ts_dir" >/dev/null
 		echo "$ts_key" >"$ts_dir/.key"
 	fi
+fi
+
+if ((want_browser)); then
+	if [[ ! -x /usr/bin/chromium ]]; then
+		step "installing Debian's chromium (apt-get)"
+		sudo_cmd=()
+		((EUID != 0)) && sudo_cmd=(sudo)
+		"${sudo_cmd[@]}" apt-get update -q >/dev/null
+		DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q chromium >/dev/null
+		[[ -x /usr/bin/chromium ]] || fail "apt-get did not install /usr/bin/chromium"
+	fi
+	step "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo 'version unknown')"
+	browser_dir="$CACHE/browser"
+	browser_key="playwright-core@$PLAYWRIGHT_VERSION esbuild@$ESBUILD_VERSION"
+	if [[ "$(cat "$browser_dir/.key" 2>/dev/null)" == "$browser_key" ]]; then
+		step "$browser_key: cached"
+	else
+		step "installing $browser_key"
+		rm -rf "$browser_dir"
+		mkdir -p "$browser_dir"
+		echo '{"private": true}' >"$browser_dir/package.json"
+		"${NPM[@]}" install --prefix "$browser_dir" "playwright-core@$PLAYWRIGHT_VERSION" \
+			"esbuild@$ESBUILD_VERSION" >/dev/null
+		echo "$browser_key" >"$browser_dir/.key"
+	fi
+fi
+
+if ((want_interop)); then
 	install_npm_pinned "inspector-$INSPECTOR_VERSION" @modelcontextprotocol/inspector "$INSPECTOR_VERSION"
 	# Node resolves client.mjs's imports from a node_modules beside it.
 	ln -sfn "$ts_dir/node_modules" "$ROOT/tests/interop/ts/node_modules"
@@ -166,10 +207,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts example $1 with `--port $2`, logging to $RUN/$1.log; waits for its "listening on URL"
-# line and puts the URL in $SERVER_URL.
+# Starts example $1 with `--port $2`, logging to $RUN/$3.log (default $RUN/$1.log); waits for
+# its "listening on URL" line and puts the URL in $SERVER_URL.
 start_server() {
-	local name=$1 port=$2 log="$RUN/$1.log" i
+	local name=$1 port=$2 log="$RUN/${3:-$1}.log" i
 	"$EXAMPLES/$name" --port "$port" >"$log" 2>&1 &
 	PIDS+=($!)
 	for ((i = 0; i < 100; i++)); do
@@ -268,6 +309,22 @@ if ((want_interop)); then
 		status=1
 	fi
 	echo "inspector-cli-legacy: $inspector_checks passed, $((2 - inspector_checks)) failed"
+fi
+
+# --- browser --------------------------------------------------------------------------------
+
+if ((want_browser)); then
+	allowed_port=$(free_port)
+	denied_port=$(free_port)
+	while [[ "$denied_port" == "$allowed_port" ]]; do denied_port=$(free_port); done
+	step "starting examples/server.rs for the browser test (MCP_ALLOWED_ORIGINS=http://127.0.0.1:$allowed_port)"
+	export MCP_ALLOWED_ORIGINS="http://127.0.0.1:$allowed_port"
+	start_server server "$(free_port)" server-browser
+	unset MCP_ALLOWED_ORIGINS
+	step "browser test (tests/browser/run.mjs): pages on :$allowed_port (allowed) and :$denied_port (not) against $SERVER_URL"
+	timeout 180 "$NODE" "$ROOT/tests/browser/run.mjs" --mcp "$SERVER_URL" \
+		--allowed-port "$allowed_port" --denied-port "$denied_port" \
+		--tools "$CACHE/browser" --sdk "$CACHE/interop-ts" || status=1
 fi
 
 if ((status != 0)); then

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --example axum          # http://127.0.0.1:3000/mcp, token "secret-token"
+//! cargo run --example axum -- --port 8080   # or PORT=8080; port 0 picks a free one
 //! curl http://127.0.0.1:3000/health
 //! ```
 //!
@@ -65,11 +66,13 @@ fn bearer<B>(
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), mcp_tower::BoxError> {
     let token = std::env::var("MCP_TOKEN").unwrap_or_else(|_| "secret-token".to_owned());
-    let addr = SocketAddr::from(([127, 0, 0, 1], 3000));
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("MCP server on http://{addr}/mcp (Authorization: Bearer {token})");
+    let port = common::serve::port_from_args(3000)?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let addr = listener.local_addr()?;
+    // The first line names the port actually bound (scripts and tests read it).
+    println!("MCP server listening on http://{addr}/mcp (Authorization: Bearer {token})");
     // Small SSE writes must not wait ~40 ms for a delayed ACK: turn Nagle's algorithm off.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);

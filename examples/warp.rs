@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --example warp     # http://127.0.0.1:3000/mcp, and http://127.0.0.1:3000/hello
+//! cargo run --example warp -- --port 8080   # or PORT=8080; port 0 picks a free one
 //! ```
 //!
 //! warp filters are tower services (`warp::service`), so mounting MCP beside them is a path
@@ -21,7 +22,7 @@ use tower::{service_fn, ServiceBuilder, ServiceExt};
 use warp::Filter;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), mcp_tower::BoxError> {
     let routes = warp::path("hello").map(|| String::from("hello from warp"));
     let warp_svc = warp::service(routes);
     let mcp = ServiceBuilder::new()
@@ -40,9 +41,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    let addr = SocketAddr::from(([127, 0, 0, 1], 3000));
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("MCP on http://{addr}/mcp, warp on http://{addr}/hello");
+    let port = common::serve::port_from_args(3000)?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let addr = listener.local_addr()?;
+    // The first line names the port actually bound (scripts and tests read it).
+    println!("MCP server listening on http://{addr}/mcp, warp on http://{addr}/hello");
     loop {
         let (tcp, _) = listener.accept().await?;
         tcp.set_nodelay(true)?;

@@ -106,6 +106,18 @@ pub enum RejectionKind {
     RemovedMethod,
     /// As many `subscriptions/listen` streams as allowed are open: 503 with `Retry-After`.
     TooManyListenStreams,
+    /// No bearer token, or one the token check refused (made by
+    /// `auth::OAuthLayer`): 401 with a `WWW-Authenticate` challenge.
+    Unauthorized,
+    /// The token is good but lacks a scope the request needs (made by
+    /// `auth::OAuthLayer`): 403 with an `insufficient_scope` challenge.
+    InsufficientScope,
+    /// The `Authorization` header is malformed or repeated (made by
+    /// `auth::OAuthLayer`): 400 with an `invalid_request` challenge.
+    InvalidAuthorization,
+    /// The token check could not decide, for example because the authorization server did not
+    /// answer (made by `auth::OAuthLayer`): 503 with `Retry-After`.
+    AuthUnavailable,
 }
 
 impl RejectionKind {
@@ -144,6 +156,10 @@ impl RejectionKind {
             Self::UnsupportedRequestVersion => "unsupported_request_version",
             Self::RemovedMethod => "removed_method",
             Self::TooManyListenStreams => "too_many_listen_streams",
+            Self::Unauthorized => "unauthorized",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidAuthorization => "invalid_authorization",
+            Self::AuthUnavailable => "auth_unavailable",
         }
     }
 
@@ -151,16 +167,20 @@ impl RejectionKind {
     #[must_use]
     pub const fn status(self) -> StatusCode {
         match self {
-            Self::ForbiddenHost | Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            Self::ForbiddenHost | Self::ForbiddenOrigin | Self::InsufficientScope => {
+                StatusCode::FORBIDDEN
+            }
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::SessionNotFound | Self::RemovedMethod => StatusCode::NOT_FOUND,
-            Self::TooManySessions | Self::StoreUnavailable | Self::TooManyListenStreams => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::TooManySessions
+            | Self::StoreUnavailable
+            | Self::TooManyListenStreams
+            | Self::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyRead
             | Self::ParseError
@@ -174,7 +194,8 @@ impl RejectionKind {
             | Self::ConflictingHeader
             | Self::HeaderMismatch
             | Self::InvalidRequestMeta
-            | Self::UnsupportedRequestVersion => StatusCode::BAD_REQUEST,
+            | Self::UnsupportedRequestVersion
+            | Self::InvalidAuthorization => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -287,7 +308,7 @@ impl Rejection {
             RejectionKind::TooManySessions | RejectionKind::TooManyListenStreams => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
             }
-            RejectionKind::StoreUnavailable => {
+            RejectionKind::StoreUnavailable | RejectionKind::AuthUnavailable => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
             RejectionKind::TooManyRequests => {

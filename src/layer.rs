@@ -227,10 +227,7 @@ impl McpLayer {
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        let list = origins
-            .into_iter()
-            .map(|o| o.into().trim_end_matches('/').to_ascii_lowercase())
-            .collect();
+        let list = normalize_origins(origins);
         self.config(|c| c.origins = Allow::List(list))
     }
 
@@ -537,6 +534,26 @@ impl McpLayer {
     pub fn legacy_grace(self, grace: Duration) -> Self {
         self.session_config(|c| c.legacy_grace = grace)
     }
+}
+
+impl McpLayer {
+    /// The origins the Origin check allows (read by the CORS configuration).
+    #[cfg_attr(not(feature = "cors"), allow(dead_code))]
+    pub(crate) fn origins(&self) -> &Allow {
+        &self.shared.config.origins
+    }
+}
+
+/// Origins as the Origin check compares them: lower case, without a trailing `/`.
+pub(crate) fn normalize_origins<I, T>(origins: I) -> Vec<String>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<String>,
+{
+    origins
+        .into_iter()
+        .map(|o| o.into().trim_end_matches('/').to_ascii_lowercase())
+        .collect()
 }
 
 impl Default for McpLayer {

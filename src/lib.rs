@@ -47,7 +47,12 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
+pub mod auth;
 mod body;
+#[cfg(feature = "cors")]
+mod cors;
 mod error;
 mod handler;
 mod jsonrpc;
@@ -65,6 +70,9 @@ mod time;
 mod version;
 
 pub use body::McpBody;
+#[cfg(feature = "cors")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cors")))]
+pub use cors::{cors, McpCors, CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS};
 pub use error::{BoxError, Rejection, RejectionKind};
 pub use handler::{LogLevel, McpRequest, McpResponse, RequestContext};
 pub use jsonrpc::{code, ErrorObject, RequestId};

@@ -119,7 +119,7 @@ fn host_allowed(allow: &Allow, authority: &str) -> bool {
     }
 }
 
-fn origin_allowed(allow: &Allow, origin: &str) -> bool {
+pub(crate) fn origin_allowed(allow: &Allow, origin: &str) -> bool {
     match allow {
         Allow::Any => true,
         Allow::Loopback => {

@@ -40,6 +40,8 @@ pub use future::ResponseFuture;
 pub(crate) use config::{
     Allow, Config, LegacyPaths, PrincipalFn, SessionHook, Shared, ToolSchemaFn,
 };
+#[cfg(feature = "cors")]
+pub(crate) use guard::origin_allowed;
 
 use crate::body::McpBody;
 use crate::error::{BoxError, Rejection};

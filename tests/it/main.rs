@@ -5,9 +5,11 @@
 #[path = "../../examples/common/mod.rs"]
 mod example;
 
+mod auth;
 mod batch;
 #[cfg(feature = "client")]
 mod client;
+mod cors;
 mod durations;
 mod get_stream;
 mod guard;
