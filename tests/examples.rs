@@ -1,4 +1,5 @@
-//! The integration examples, run: each of `examples/server.rs` (hyper), `examples/axum.rs` and
+//! The integration examples, run: each of `examples/server.rs` (hyper, and its legacy `/sse`
+//! endpoint), `examples/axum.rs` and
 //! `examples/warp.rs` is started on a free loopback port, and spoken to over a real socket:
 //! `initialize`, a tool call answered with JSON, and one answered with an SSE stream (the
 //! `countdown` tool, whose progress turns its reply into a stream).
@@ -291,4 +292,41 @@ async fn the_warp_example_speaks_mcp() {
     let hello = server.url.replace("/mcp", "/hello");
     let body = reqwest::get(&hello).await.unwrap().text().await.unwrap();
     assert_eq!(body, "hello from warp");
+}
+
+/// The hyper example's legacy (2024-11-05) HTTP+SSE endpoint, `/sse`, spoken to by the crate's
+/// own client over a real socket: it must fall back from Streamable HTTP to the old transport
+/// (a POST to `/sse` gets 405), then initialize and call a tool over the stream.
+#[cfg(feature = "client")]
+#[tokio::test]
+async fn the_hyper_examples_legacy_endpoint_speaks_the_old_transport() {
+    use hyper_util::client::legacy::Client as HttpClient;
+    use hyper_util::rt::TokioExecutor;
+    use mcp_tower::client::{ClientBody, McpClient, StreamableHttpClient};
+
+    let server = start("server", &[]).await;
+    let sse = server.url.replace("/mcp", "/sse");
+    let http = HttpClient::builder(TokioExecutor::new()).build_http::<ClientBody>();
+    let client = StreamableHttpClient::builder(http, sse.parse().unwrap())
+        .client_info("examples-test", "1")
+        .connect_with_fallback();
+    let client = tokio::time::timeout(Duration::from_secs(30), client)
+        .await
+        .expect("connected within 30 s")
+        .expect("the legacy endpoint answers");
+    assert!(
+        matches!(client, McpClient::Legacy(_)),
+        "/sse speaks only the old transport"
+    );
+    let echoed = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.request(
+            "tools/call",
+            Some(json!({ "name": "echo", "arguments": { "text": "from the past" } })),
+        ),
+    )
+    .await
+    .expect("answered within 30 s")
+    .expect("the call succeeds");
+    assert_eq!(echoed["content"][0]["text"], "from the past");
 }
