@@ -1,6 +1,6 @@
 //! The integration examples, run: each of `examples/server.rs` (hyper, and its legacy `/sse`
-//! endpoint), `examples/axum.rs` and
-//! `examples/warp.rs` is started on a free loopback port, and spoken to over a real socket:
+//! endpoint), `examples/axum.rs` and `examples/warp.rs` is started on a free loopback port,
+//! and spoken to over a real socket:
 //! `initialize`, a tool call answered with JSON, and one answered with an SSE stream (the
 //! `countdown` tool, whose progress turns its reply into a stream).
 //!
