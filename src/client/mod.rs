@@ -128,7 +128,10 @@ mod body;
 mod error;
 mod event_source;
 mod legacy;
+mod modern;
+mod shared;
 mod streamable;
+mod subscription;
 
 pub use backoff::{Backoff, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY};
 pub use body::ClientBody;
@@ -139,6 +142,7 @@ pub use streamable::{
     Call, ServerMessage, ServerRequest, ServerStream, StreamableHttpClient,
     StreamableHttpClientBuilder,
 };
+pub use subscription::Subscription;
 
 #[cfg(test)]
 mod tests;

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt as _};
 
@@ -19,15 +19,20 @@ use super::backoff::Backoff;
 use super::body::{byte_stream, read_to_end, ClientBody};
 use super::error::{ClientError, ErrorKind};
 use super::event_source::{is_event_stream, EventSource, DEFAULT_CONNECT_TIMEOUT};
-use crate::jsonrpc::{self, code, ErrorObject, RequestId};
+use super::modern::{self, ParamHeaders};
+use super::shared::{
+    error_status, handle_server_request, initialize_params, outgoing, post_request, response,
+    response_outcome,
+};
+use super::subscription::Subscription;
+use crate::jsonrpc::{ErrorObject, RequestId};
+use crate::mrtr::is_input_required;
 use crate::protocol::{ProtocolVersion, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 use crate::session::is_visible_ascii;
 use crate::sse::{SseEvent, DEFAULT_MAX_EVENT_SIZE};
 use crate::BoxError;
 
 const ACCEPT_POST: &str = "application/json, text/event-stream";
-/// Largest HTTP error body read to find a JSON-RPC error in it.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 
 type Handler =
     dyn Fn(ServerRequest) -> BoxFuture<'static, Result<Value, ErrorObject>> + Send + Sync;
@@ -60,6 +65,15 @@ impl ServerRequest {
     #[must_use]
     pub fn params(&self) -> Option<&Value> {
         self.params.as_ref()
+    }
+
+    /// An input request of a 2026-07-28 `InputRequiredResult`: its key stands in for the id.
+    pub(super) fn input(key: &str, method: &str, params: Option<Value>) -> Self {
+        Self {
+            id: RequestId::String(key.into()),
+            method: method.to_owned(),
+            params,
+        }
     }
 
     pub(super) fn from_message(msg: &Value) -> Option<Self> {
@@ -128,7 +142,7 @@ pub(super) struct Config {
     pub(super) protocol_version: ProtocolVersion,
     pub(super) client_info: Value,
     pub(super) capabilities: Value,
-    backoff: Backoff,
+    pub(super) backoff: Backoff,
     pub(super) connect_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     pub(super) max_event_size: usize,
@@ -136,6 +150,7 @@ pub(super) struct Config {
     pub(super) request_timeout: Option<Duration>,
     pub(super) handler: Option<Arc<Handler>>,
     pub(super) listener: Option<Arc<Listener>>,
+    max_input_rounds: u32,
 }
 
 impl<S> StreamableHttpClientBuilder<S> {
@@ -258,6 +273,26 @@ impl<S> StreamableHttpClientBuilder<S> {
         self
     }
 
+    /// How many times one 2026-07-28 [`request`](StreamableHttpClient::request) may be
+    /// answered with `input_required` (default 8). Each time, the client answers the server's
+    /// `inputRequests` through the [request handler](Self::request_handler) and sends the
+    /// request again with `inputResponses` and the `requestState`; one more `input_required`
+    /// than this fails the request with [`ErrorKind::InputRounds`].
+    ///
+    /// ```
+    /// # let service = tower::service_fn(|_: http::Request<mcp_tower::client::ClientBody>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// # });
+    /// let client = mcp_tower::client::StreamableHttpClient::builder(service, "http://localhost/mcp".parse().unwrap())
+    ///     .max_input_rounds(3)
+    ///     .build();
+    /// # drop(client);
+    /// ```
+    pub fn max_input_rounds(mut self, rounds: u32) -> Self {
+        self.config.max_input_rounds = rounds;
+        self
+    }
+
     /// Builds the client without contacting the server; call
     /// [`initialize`](StreamableHttpClient::initialize) next.
     pub fn build(self) -> StreamableHttpClient<S> {
@@ -269,6 +304,7 @@ impl<S> StreamableHttpClientBuilder<S> {
                 next_id: AtomicI64::new(0),
                 session: Mutex::new(Session::default()),
                 init_lock: tokio::sync::Mutex::new(()),
+                param_headers: Mutex::new(ParamHeaders::new()),
             }),
         }
     }
@@ -299,6 +335,7 @@ impl fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("handler", &self.handler.as_ref().map(|_| "<fn>"))
             .field("listener", &self.listener.as_ref().map(|_| "<fn>"))
+            .field("max_input_rounds", &self.max_input_rounds)
             .finish()
     }
 }
@@ -320,6 +357,8 @@ struct Inner<S> {
     session: Mutex<Session>,
     /// Serializes (re-)initialization; a tokio mutex, held across the handshake.
     init_lock: tokio::sync::Mutex<()>,
+    /// The `x-mcp-header` arguments of the tools listed so far (2026-07-28).
+    param_headers: Mutex<ParamHeaders>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -329,6 +368,13 @@ struct Session {
     init_result: Option<Value>,
     /// Bumped by every successful `initialize`, so concurrent `404`s re-initialize once.
     generation: u64,
+}
+
+impl Session {
+    /// The 2026-07-28 era (or later): no session, every request stands alone.
+    fn modern(&self) -> Option<ProtocolVersion> {
+        self.version.filter(|v| v.is_stateless())
+    }
 }
 
 impl<S> Clone for StreamableHttpClient<S> {
@@ -374,6 +420,7 @@ impl<S> StreamableHttpClient<S> {
                 request_timeout: None,
                 handler: None,
                 listener: None,
+                max_input_rounds: modern::DEFAULT_MAX_INPUT_ROUNDS,
             },
         }
     }
@@ -413,6 +460,14 @@ impl<S> StreamableHttpClient<S> {
             .session
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = session;
+    }
+
+    pub(super) fn max_message_size(&self) -> usize {
+        self.inner.config.max_event_size
+    }
+
+    pub(super) fn backoff(&self) -> Backoff {
+        self.inner.config.backoff
     }
 
     fn next_id(&self) -> i64 {
@@ -464,11 +519,7 @@ where
     async fn handshake(&self) -> Result<Value, ClientError> {
         let config = &self.inner.config;
         let id = self.next_id();
-        let params = json!({
-            "protocolVersion": config.protocol_version.as_str(),
-            "capabilities": config.capabilities,
-            "clientInfo": config.client_info,
-        });
+        let params = initialize_params(config);
         let message = outgoing(Some(id), "initialize", Some(&params));
         // The init lock is held throughout, so a silent server must not hold it for ever.
         let deadline = config.request_timeout.map(|limit| Instant::now() + limit);
@@ -546,7 +597,14 @@ where
     /// protocol errors otherwise.
     pub async fn request(&self, method: &str, params: Option<Value>) -> Result<Value, ClientError> {
         let id = self.next_id();
-        let work = async { self.call_id(id, method, params).await?.result().await };
+        let modern = self.session().modern().is_some();
+        let work = async {
+            if modern {
+                self.rounds(id, method, params).await
+            } else {
+                self.call_id(id, method, params).await?.result().await
+            }
+        };
         let Some(limit) = self.inner.config.request_timeout else {
             return work.await;
         };
@@ -554,12 +612,273 @@ where
             Ok(outcome) => outcome,
             Err(_) => {
                 let reason = format!("no response within {limit:?}");
-                let params = json!({ "requestId": id, "reason": reason });
-                // Best effort: the caller learns about the timeout either way.
-                let _ = self.notify("notifications/cancelled", Some(params)).await;
+                if !modern {
+                    let params = json!({ "requestId": id, "reason": reason });
+                    // Best effort: the caller learns about the timeout either way.
+                    let _ = self.notify("notifications/cancelled", Some(params)).await;
+                }
+                // In 2026-07-28, dropping the call closed its stream: that is the cancellation.
                 Err(ClientError::msg(ErrorKind::Timeout, reason))
             }
         }
+    }
+
+    /// A 2026-07-28 request with its multi-round-trip loop: while the result is
+    /// `input_required`, answer its `inputRequests` through the handler and send the request
+    /// again (a new id) with `inputResponses` and the `requestState`.
+    async fn rounds(
+        &self,
+        mut id: i64,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, ClientError> {
+        let mut params = params.unwrap_or_else(|| json!({}));
+        let mut round = 0;
+        loop {
+            let result = self
+                .call_id(id, method, Some(params.clone()))
+                .await?
+                .result()
+                .await?;
+            if !is_input_required(&result) {
+                if method == "tools/list" {
+                    modern::learn_tools(&result, &mut lock(&self.inner.param_headers));
+                }
+                return Ok(result);
+            }
+            round += 1;
+            if round > self.inner.config.max_input_rounds {
+                return Err(ClientError::msg(
+                    ErrorKind::InputRounds,
+                    format!(
+                        "{method} asked for input {round} times; the limit is {}",
+                        self.inner.config.max_input_rounds
+                    ),
+                ));
+            }
+            let responses = self.answer_inputs(&result).await?;
+            if let Value::Object(map) = &mut params {
+                map.insert("inputResponses".into(), Value::Object(responses));
+                match result.get("requestState") {
+                    Some(state) => map.insert("requestState".into(), state.clone()),
+                    None => map.remove("requestState"),
+                };
+            }
+            id = self.next_id();
+        }
+    }
+
+    /// Answers every input request of an `InputRequiredResult` through the request handler,
+    /// concurrently; the answers, by key.
+    async fn answer_inputs(&self, result: &Value) -> Result<Map<String, Value>, ClientError> {
+        let empty = Map::new();
+        let requests = result
+            .get("inputRequests")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let config = &self.inner.config;
+        let answers = requests.iter().map(|(key, request)| async move {
+            let method = request.get("method").and_then(Value::as_str).unwrap_or("");
+            let asked = ServerRequest::input(key, method, request.get("params").cloned());
+            let answer = handle_server_request(config, asked).await.map_err(|e| {
+                ClientError::msg(
+                    ErrorKind::Rpc,
+                    format!("the request handler failed input request {key:?} ({method})"),
+                )
+                .with_rpc(e)
+            })?;
+            Ok::<_, ClientError>((key.clone(), answer))
+        });
+        futures_util::future::join_all(answers)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Probes the server for the 2026-07-28 era: `server/discover`, without a session. When the
+    /// server lists 2026-07-28, every request from then on is a 2026-07-28 one (headers and
+    /// `_meta`, no session). Returns the `DiscoverResult` (also kept as
+    /// [`server_info`](Self::server_info)).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::UnsupportedVersion`] when the server does not list 2026-07-28; otherwise
+    /// as for [`request`](Self::request) (a session-era server answers 400, 404 or 405, or a
+    /// JSON-RPC error).
+    pub async fn discover(&self) -> Result<Value, ClientError> {
+        let version = ProtocolVersion::V2026_07_28;
+        let probe = Session {
+            version: Some(version),
+            ..Session::default()
+        };
+        let id = self.next_id();
+        let discover = async {
+            let (message, headers) =
+                self.modern_message(Some(id), "server/discover", None, version)?;
+            let response = self.post(&message, &headers).await?;
+            self.call_with(id, response, &probe, Some("server/discover"))
+                .await?
+                .result()
+                .await
+        };
+        let result = match self.inner.config.request_timeout {
+            Some(limit) => tokio::time::timeout(limit, discover).await.map_err(|_| {
+                ClientError::msg(ErrorKind::Timeout, "no answer to server/discover in time")
+            })??,
+            None => discover.await?,
+        };
+        let listed = result
+            .get("supportedVersions")
+            .and_then(Value::as_array)
+            .is_some_and(|versions| versions.iter().any(|v| v == version.as_str()));
+        if !listed {
+            return Err(ClientError::msg(
+                ErrorKind::UnsupportedVersion,
+                format!(
+                    "server/discover does not list {}: {}",
+                    version.as_str(),
+                    result.get("supportedVersions").unwrap_or(&Value::Null)
+                ),
+            ));
+        }
+        let previous = self.session();
+        self.set_session(Session {
+            version: Some(version),
+            init_result: Some(result.clone()),
+            generation: previous.generation.wrapping_add(1),
+            id: None,
+        });
+        Ok(result)
+    }
+
+    /// Connects in whichever era the server speaks, newest first: [`discover`](Self::discover)
+    /// (2026-07-28, stateless), and on an answer that means a session-era server (400, 404 or
+    /// 405, a JSON-RPC error such as −32601 or −32022, or no 2026-07-28 in the list) the
+    /// session handshake, [`initialize`](Self::initialize). Returns the `DiscoverResult` or the
+    /// `InitializeResult`; [`protocol_version`](Self::protocol_version) says which era won.
+    ///
+    /// ```
+    /// use mcp_tower::client::StreamableHttpClient;
+    /// use mcp_tower::{McpLayer, McpRequest, McpResponse, ProtocolVersion};
+    /// use serde_json::json;
+    /// use tower::Layer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_tower::client::ClientError> {
+    /// let server = McpLayer::new().layer(tower::service_fn(|req: McpRequest| async move {
+    ///     Ok::<_, std::convert::Infallible>(match req.method() {
+    ///         "server/discover" => McpResponse::result(json!({
+    ///             "supportedVersions": ["2025-11-25", "2026-07-28"],
+    ///             "capabilities": { "tools": {} },
+    ///         })),
+    ///         "tools/list" => McpResponse::result(json!({ "tools": [] })),
+    ///         other => McpResponse::method_not_found(other),
+    ///     })
+    /// }));
+    /// let client = StreamableHttpClient::builder(server, "http://localhost/mcp".parse().unwrap()).build();
+    /// client.connect().await?;
+    /// assert_eq!(client.protocol_version(), Some(ProtocolVersion::V2026_07_28));
+    /// assert!(client.session_id().is_none());
+    /// let tools = client.request("tools/list", None).await?;
+    /// assert_eq!(tools["resultType"], "complete");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The `server/discover` error when it does not mean a session-era server (401, 403, 5xx,
+    /// transport); otherwise as for [`initialize`](Self::initialize).
+    pub async fn connect(&self) -> Result<Value, ClientError> {
+        match self.discover().await {
+            Ok(result) => Ok(result),
+            Err(e) if modern::is_legacy_answer(&e) || modern::is_unsupported_version(&e) => {
+                self.initialize().await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Opens a 2026-07-28 `subscriptions/listen` stream for the change notifications in
+    /// `notifications` (`toolsListChanged`, `promptsListChanged`, `resourcesListChanged`:
+    /// booleans; `resourceSubscriptions`: URIs). It is re-opened when it drops; see
+    /// [`Subscription`]. Nothing is sent before the first [`Subscription::next`].
+    ///
+    /// Needs a 2026-07-28 connection ([`discover`](Self::discover) or
+    /// [`connect`](Self::connect)); otherwise the first `next` fails with
+    /// [`ErrorKind::Protocol`]. Session-era servers send changes on [`listen`](Self::listen).
+    ///
+    /// ```
+    /// use mcp_tower::client::StreamableHttpClient;
+    /// use mcp_tower::{McpLayer, McpRequest, McpResponse};
+    /// use serde_json::json;
+    /// use tower::Layer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_tower::client::ClientError> {
+    /// let server = McpLayer::new().layer(tower::service_fn(|req: McpRequest| async move {
+    ///     Ok::<_, std::convert::Infallible>(match req.method() {
+    ///         "server/discover" => McpResponse::result(json!({
+    ///             "supportedVersions": ["2026-07-28"], "capabilities": { "tools": { "listChanged": true } },
+    ///         })),
+    ///         other => McpResponse::method_not_found(other),
+    ///     })
+    /// }));
+    /// let client = StreamableHttpClient::builder(server, "http://localhost/mcp".parse().unwrap()).build();
+    /// client.discover().await?;
+    /// let mut changes = client.subscribe(json!({ "toolsListChanged": true }));
+    /// let first = changes.next().await.unwrap()?;
+    /// assert_eq!(first.method(), Some("notifications/subscriptions/acknowledged"));
+    /// assert_eq!(changes.acknowledged().unwrap()["toolsListChanged"], true);
+    /// changes.close();
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn subscribe(&self, notifications: Value) -> Subscription<S> {
+        Subscription::new(self.clone(), notifications)
+    }
+
+    /// POSTs a `subscriptions/listen` request; its id and the `2xx` answer.
+    pub(super) async fn post_listen(
+        &self,
+        params: Value,
+    ) -> Result<(i64, Response<B>), ClientError> {
+        let Some(version) = self.session().modern() else {
+            return Err(ClientError::msg(
+                ErrorKind::Protocol,
+                "subscriptions/listen needs a 2026-07-28 connection: call discover or connect                  first",
+            ));
+        };
+        let id = self.next_id();
+        let (message, headers) =
+            self.modern_message(Some(id), "subscriptions/listen", Some(params), version)?;
+        Ok((id, self.post(&message, &headers).await?))
+    }
+
+    /// Reads a `2xx` answer to request `id` as a [`Call`].
+    pub(super) async fn read_answer(
+        &self,
+        id: i64,
+        response: Response<B>,
+    ) -> Result<Call<S>, ClientError> {
+        let session = self.session();
+        self.call_with(id, response, &session, None).await
+    }
+
+    /// A 2026-07-28 message and its headers.
+    fn modern_message(
+        &self,
+        id: Option<i64>,
+        method: &str,
+        params: Option<Value>,
+        version: ProtocolVersion,
+    ) -> Result<(Bytes, HeaderMap), ClientError> {
+        let params = modern::with_meta(&self.inner.config, version, params);
+        let mut headers = self.inner.config.headers.clone();
+        let era = modern::headers(version, method, &params, &lock(&self.inner.param_headers))?;
+        for (name, value) in &era {
+            headers.insert(name, value.clone());
+        }
+        Ok((outgoing(id, method, Some(&params)), headers))
     }
 
     /// Sends a request and returns a [`Call`] that yields what the server sends before the
@@ -580,6 +899,12 @@ where
         method: &str,
         params: Option<Value>,
     ) -> Result<Call<S>, ClientError> {
+        let session = self.session();
+        if let Some(version) = session.modern() {
+            let (message, headers) = self.modern_message(Some(id), method, params, version)?;
+            let response = self.post(&message, &headers).await?;
+            return self.call_with(id, response, &session, Some(method)).await;
+        }
         let message = outgoing(Some(id), method, params.as_ref());
         let (response, session) = self.post_in_session(&message).await?;
         self.call_with(id, response, &session, Some(method)).await
@@ -591,6 +916,10 @@ where
     ///
     /// Fails on a transport error or a non-`2xx` status.
     pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), ClientError> {
+        if let Some(version) = self.session().modern() {
+            let (message, headers) = self.modern_message(None, method, params, version)?;
+            return self.send(&message, &headers).await;
+        }
         let message = outgoing(None, method, params.as_ref());
         self.post_in_session(&message).await.map(drop)
     }
@@ -711,16 +1040,14 @@ where
 
     /// POSTs one serialized message and returns the response if its status is `2xx`.
     async fn post(&self, message: &Bytes, headers: &HeaderMap) -> Result<Response<B>, ClientError> {
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(self.inner.uri.clone())
-            .header(header::ACCEPT, ACCEPT_POST)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(ClientBody::from(message.clone()))
-            .map_err(|e| ClientError::new(ErrorKind::InvalidRequest).with_source(e))?;
-        for (name, value) in headers {
-            request.headers_mut().append(name, value.clone());
-        }
+        // The builder's headers are in `headers` already (see `session_headers`).
+        let request = post_request(
+            &self.inner.uri,
+            Some(ACCEPT_POST),
+            &HeaderMap::new(),
+            headers,
+            message.clone(),
+        )?;
         let response = self.send_request(request).await?;
         if response.status().is_success() {
             Ok(response)
@@ -780,25 +1107,17 @@ where
         let Some(request) = ServerRequest::from_message(request) else {
             return Ok(()); // an id that is neither string nor integer: nothing to answer to
         };
+        if self.session().modern().is_some() {
+            // 2026-07-28 has no server→client requests and forbids client responses: a request
+            // on a stream breaks the protocol; it is handed out, unanswered.
+            return Ok(());
+        }
         let id = request.id.clone();
-        let outcome = match &self.inner.config.handler {
-            Some(handler) => handler(request).await,
-            None if request.method == "ping" => Ok(json!({})),
-            None => Err(ErrorObject::new(
-                code::METHOD_NOT_FOUND,
-                format!("method not found: {}", request.method),
-            )),
-        };
-        let reply = Bytes::from(jsonrpc::response_bytes(&id, &outcome));
+        let outcome = handle_server_request(&self.inner.config, request).await;
+        let reply = response(&id, &outcome);
         let session = self.session();
         self.send(&reply, &self.session_headers(&session)).await
     }
-}
-
-/// Serializes a request (with `id`) or a notification the client sends.
-pub(super) fn outgoing(id: Option<i64>, method: &str, params: Option<&Value>) -> Bytes {
-    let id = id.map(RequestId::Number);
-    Bytes::from(jsonrpc::outgoing_bytes(id.as_ref(), method, params))
 }
 
 /// Runs one step of the handshake, failing with [`ErrorKind::Timeout`] at `deadline`.
@@ -817,26 +1136,6 @@ async fn by_deadline<T>(
                 "initialize did not complete within the request timeout",
             ))
         })
-}
-
-pub(super) async fn error_status<B>(response: Response<B>, limit: usize) -> ClientError
-where
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let status = response.status();
-    let mut err = ClientError::new(ErrorKind::Status).with_status(status);
-    if let Ok(body) =
-        read_to_end(byte_stream(response.into_body()), limit.min(MAX_ERROR_BODY)).await
-    {
-        if let Some(rpc) = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(ErrorObject::from_value_lenient))
-        {
-            err = err.with_rpc(rpc);
-        }
-    }
-    err
 }
 
 /// One request in flight: read what the server sends before the response with
@@ -988,6 +1287,10 @@ where
         if let Source::Sse(events) = &mut self.source {
             events.close();
         }
+        if self.client.session().modern().is_some() {
+            // 2026-07-28: closing the response stream is the cancellation.
+            return Ok(());
+        }
         let mut params = json!({ "requestId": self.id });
         if let Some(reason) = reason {
             params["reason"] = json!(reason);
@@ -1031,19 +1334,6 @@ fn messages(value: Value) -> Vec<Value> {
     match value {
         Value::Array(batch) => batch,
         value => vec![value],
-    }
-}
-
-pub(super) fn response_outcome(value: &Value) -> Result<Value, ClientError> {
-    if let Some(result) = value.get("result") {
-        return Ok(result.clone());
-    }
-    match value.get("error").and_then(ErrorObject::from_value_lenient) {
-        Some(rpc) => Err(ClientError::new(ErrorKind::Rpc).with_rpc(rpc)),
-        None => Err(ClientError::msg(
-            ErrorKind::Protocol,
-            "response has neither result nor a valid error",
-        )),
     }
 }
 
@@ -1110,4 +1400,8 @@ where
     pub fn close(&mut self) {
         self.events.close();
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

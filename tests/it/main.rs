@@ -8,6 +8,7 @@ mod example;
 mod batch;
 #[cfg(feature = "client")]
 mod client;
+mod client_2026;
 mod durations;
 mod get_stream;
 mod guard;
