@@ -42,6 +42,17 @@ use crate::protocol::{
 const FIRST_STATELESS: &str = "2026-07-28";
 
 /// Methods the 2026-07-28 revision removed: 404 with −32601 on a stateless-era request.
+/// Methods whose 2026-07-28 results are cacheable: the schema requires `ttlMs` and `cacheScope`
+/// on them.
+const CACHEABLE: [&str; 6] = [
+    "server/discover",
+    "tools/list",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+];
+
 const REMOVED: [&str; 5] = [
     "initialize",
     "ping",
@@ -461,6 +472,7 @@ where
         Err(refused) => return json_response(jsonrpc::error_bytes(Some(&id), &refused)),
     };
     // No session: the outbox writes to this request's own stream, never anywhere else.
+    let cacheable = CACHEABLE.contains(&method.as_str());
     let outbox = Outbox::buffered(None, Some(id.clone()), version);
     let ctx = RequestContext::new(version, None, head, params.as_ref(), Some(outbox.clone()))
         .with_round(round.clone());
@@ -473,6 +485,7 @@ where
         abort,
         id,
         config: config.clone(),
+        cacheable,
     };
     match config.response_mode {
         ResponseMode::Json => match call.await {
@@ -502,6 +515,8 @@ struct Reply {
     abort: AbortHandle,
     id: RequestId,
     config: Arc<Config>,
+    /// The method's result must carry `ttlMs` and `cacheScope`.
+    cacheable: bool,
 }
 
 impl Reply {
@@ -517,15 +532,20 @@ impl Reply {
             )
             .on_drop(Box::new(move || abort.abort()));
         let outbox = self.outbox;
-        let (id, config) = (self.id, self.config);
+        let (id, config, cacheable) = (self.id, self.config, self.cacheable);
         match futures_util::poll!(&mut call) {
             // Checked once, without waiting: an answer ready now is written before the head.
-            Poll::Ready(Some(res)) => finish_now(outbox, answer_bytes(&config, &id, res)),
+            Poll::Ready(Some(res)) => {
+                finish_now(outbox, answer_bytes(&config, &id, cacheable, res));
+            }
             Poll::Ready(None) => outbox.abandon(),
             Poll::Pending => {
                 tokio::spawn(async move {
                     match call.await {
-                        Some(res) => outbox.respond(&answer_bytes(&config, &id, res), true).await,
+                        Some(res) => {
+                            let json = answer_bytes(&config, &id, cacheable, res);
+                            outbox.respond(&json, true).await;
+                        }
                         None => outbox.abandon(),
                     }
                 });
@@ -545,7 +565,8 @@ impl Reply {
                 self.config.session.stream_capacity,
                 self.config.session.keep_alive,
             );
-            finish_now(self.outbox, answer_bytes(&self.config, &self.id, res));
+            let json = answer_bytes(&self.config, &self.id, self.cacheable, res);
+            finish_now(self.outbox, json);
             sse_response(body)
         } else {
             self.json(res)
@@ -567,7 +588,8 @@ impl Reply {
             },
             Ok(_) => StatusCode::OK,
         };
-        let mut response = json_response(answer_bytes(&self.config, &self.id, res));
+        let json = answer_bytes(&self.config, &self.id, self.cacheable, res);
+        let mut response = json_response(json);
         *response.status_mut() = status;
         response
     }
@@ -590,10 +612,15 @@ fn finish_now(outbox: Arc<Outbox>, json: Vec<u8>) {
 }
 
 /// The answer's bytes, with the result completed as the era asks (see [`complete_result`]).
-fn answer_bytes(config: &Config, id: &RequestId, res: McpResponse) -> Vec<u8> {
-    let outcome = res
-        .into_outcome()
-        .map(|result| complete_result(result, config.server_info.as_deref()));
+fn answer_bytes(config: &Config, id: &RequestId, cacheable: bool, res: McpResponse) -> Vec<u8> {
+    let outcome = res.into_outcome().map(|result| {
+        let result = complete_result(result, config.server_info.as_deref());
+        if cacheable {
+            uncached_by_default(result)
+        } else {
+            result
+        }
+    });
     jsonrpc::response_bytes(id, &outcome)
 }
 
@@ -615,9 +642,36 @@ pub(crate) fn complete_result(mut result: Value, server_info: Option<&Value>) ->
     result
 }
 
+/// Adds `ttlMs: 0` and `cacheScope: "private"` (fresh for nobody, shared with nobody) to a
+/// cacheable method's complete result that lacks them: the 2026-07-28 schema requires both,
+/// and clients refuse the result without them. A handler's own values are kept.
+fn uncached_by_default(mut result: Value) -> Value {
+    let complete = result.get("resultType").and_then(Value::as_str) == Some("complete");
+    if let (true, Value::Object(map)) = (complete, &mut result) {
+        map.entry("ttlMs").or_insert_with(|| json!(0));
+        map.entry("cacheScope")
+            .or_insert_with(|| Value::String("private".into()));
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cacheable_results_get_safe_cache_fields_unless_the_handler_set_them() {
+        let done = uncached_by_default(complete_result(json!({ "tools": [] }), None));
+        assert_eq!(done["ttlMs"], 0);
+        assert_eq!(done["cacheScope"], "private");
+        let kept = uncached_by_default(json!({
+            "resultType": "complete", "ttlMs": 60_000, "cacheScope": "public",
+        }));
+        assert_eq!(kept["ttlMs"], 60_000);
+        assert_eq!(kept["cacheScope"], "public");
+        let asking = uncached_by_default(json!({ "resultType": "input_required" }));
+        assert!(asking.get("ttlMs").is_none());
+    }
 
     #[test]
     fn era_from_a_version_string() {
