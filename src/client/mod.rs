@@ -10,6 +10,21 @@
 //!   stream, `MCP-Protocol-Version` on every request after `initialize`, optional
 //!   re-initialization when the session expires (`404`), `notifications/cancelled`, and
 //!   `DELETE` on close (`405` tolerated).
+//! - The same client speaks the stateless 2026-07-28 era:
+//!   [`connect`](StreamableHttpClient::connect) probes `server/discover` and falls back to
+//!   `initialize` on a session-era answer (400, 404 or 405, a JSON-RPC error, or no
+//!   2026-07-28 in the list); [`discover`](StreamableHttpClient::discover) probes only. On a
+//!   2026-07-28 connection every request carries `MCP-Protocol-Version`, `Mcp-Method`,
+//!   `Mcp-Name` (`tools/call`, `prompts/get`, `resources/read`), `Mcp-Param-*` for the
+//!   arguments a listed tool marks `x-mcp-header`, and `_meta` (protocol version, client
+//!   capabilities, `clientInfo`), and no session id. [`request`](StreamableHttpClient::request)
+//!   runs the multi-round-trip loop: an `input_required` result's `inputRequests` go to the
+//!   same [request handler](StreamableHttpClientBuilder::request_handler) that answers a
+//!   session's server requests, and the call is retried with `inputResponses` and the
+//!   `requestState`, at most
+//!   [`max_input_rounds`](StreamableHttpClientBuilder::max_input_rounds) times.
+//!   [`subscribe`](StreamableHttpClient::subscribe) opens a `subscriptions/listen` stream that
+//!   is re-opened, with the [`Backoff`], when it drops.
 //! - [`StreamableHttpClientBuilder::connect_with_fallback`] follows the specification's
 //!   backward-compatibility procedure: a server that answers the `initialize` POST with 400,
 //!   404 or 405 is spoken to over the legacy HTTP+SSE transport (protocol 2024-11-05) with a

@@ -700,6 +700,38 @@ where
     /// `_meta`, no session). Returns the `DiscoverResult` (also kept as
     /// [`server_info`](Self::server_info)).
     ///
+    /// ```
+    /// use mcp_tower::client::{ErrorKind, StreamableHttpClient};
+    /// use mcp_tower::{McpLayer, McpRequest, McpResponse, ProtocolVersion};
+    /// use serde_json::json;
+    /// use tower::Layer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_tower::client::ClientError> {
+    /// let app = |sessions_only: bool| {
+    ///     tower::service_fn(move |req: McpRequest| async move {
+    ///         Ok::<_, std::convert::Infallible>(match req.method() {
+    ///             "server/discover" if !sessions_only => McpResponse::result(json!({
+    ///                 "supportedVersions": ["2026-07-28"], "capabilities": {},
+    ///             })),
+    ///             other => McpResponse::method_not_found(other),
+    ///         })
+    ///     })
+    /// };
+    /// let url: http::Uri = "http://localhost/mcp".parse().unwrap();
+    /// let modern = StreamableHttpClient::builder(McpLayer::new().layer(app(false)), url.clone()).build();
+    /// let found = modern.discover().await?;
+    /// assert_eq!(found["supportedVersions"][0], "2026-07-28");
+    /// assert_eq!(modern.protocol_version(), Some(ProtocolVersion::V2026_07_28));
+    ///
+    /// // An application that does not know the method: 404 with -32601, a session-era answer.
+    /// let old = StreamableHttpClient::builder(McpLayer::new().layer(app(true)), url).build();
+    /// let err = old.discover().await.unwrap_err();
+    /// assert_eq!(err.status(), Some(http::StatusCode::NOT_FOUND));
+    /// assert_eq!(old.protocol_version(), None);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ErrorKind::UnsupportedVersion`] when the server does not list 2026-07-28; otherwise
@@ -883,6 +915,11 @@ where
 
     /// Sends a request and returns a [`Call`] that yields what the server sends before the
     /// response, then the response.
+    ///
+    /// On a 2026-07-28 connection a call is one round: an `input_required` result is returned
+    /// as it is (answer it and call again with `inputResponses` and `requestState`, or use
+    /// [`request`](Self::request), which runs the rounds), and [`Call::cancel`] closes the
+    /// stream, which is that era's cancellation.
     ///
     /// # Errors
     ///

@@ -26,6 +26,45 @@ const ACKNOWLEDGED: &str = "notifications/subscriptions/acknowledged";
 /// listen request is sent again, with a new id, after the client's [`Backoff`](super::Backoff)
 /// delay; every delivered message resets the backoff. Notifications sent while no stream was
 /// open are lost: re-list what matters after [`reopened`](Self::reopened) grows.
+///
+/// # Example
+///
+/// The server publishes a change; the subscription delivers it after the acknowledgement, and
+/// ends when the server closes its listen streams.
+///
+/// ```
+/// use mcp_tower::client::StreamableHttpClient;
+/// use mcp_tower::{Change, McpLayer, McpRequest, McpResponse};
+/// use serde_json::json;
+/// use tower::Layer;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), mcp_tower::client::ClientError> {
+/// let layer = McpLayer::new();
+/// let publisher = layer.publisher();
+/// let server = layer.layer(tower::service_fn(|req: McpRequest| async move {
+///     Ok::<_, std::convert::Infallible>(match req.method() {
+///         "server/discover" => McpResponse::result(json!({
+///             "supportedVersions": ["2026-07-28"], "capabilities": { "tools": { "listChanged": true } },
+///         })),
+///         other => McpResponse::method_not_found(other),
+///     })
+/// }));
+/// let client = StreamableHttpClient::builder(server, "http://localhost/mcp".parse().unwrap()).build();
+/// client.connect().await?;
+/// let mut changes = client.subscribe(json!({ "toolsListChanged": true }));
+/// let ack = changes.next().await.unwrap()?;
+/// assert_eq!(ack.method(), Some("notifications/subscriptions/acknowledged"));
+///
+/// publisher.publish(&Change::ToolsListChanged);
+/// let change = changes.next().await.unwrap()?;
+/// assert_eq!(change.method(), Some("notifications/tools/list_changed"));
+///
+/// publisher.close_listen_streams();
+/// assert!(changes.next().await.is_none());
+/// assert_eq!(changes.reopened(), 0);
+/// # Ok(()) }
+/// ```
 pub struct Subscription<S> {
     client: StreamableHttpClient<S>,
     notifications: Value,
