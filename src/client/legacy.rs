@@ -24,15 +24,15 @@ use tokio::sync::oneshot;
 use tower::{Service, ServiceExt as _};
 
 use super::body::{byte_stream, ClientBody};
+use super::config::Config;
 use super::error::{ClientError, ErrorKind};
 use super::event_source::is_event_stream;
+use super::message::{ServerMessage, ServerRequest};
 use super::shared::{
     error_status, handle_server_request, initialize_params, outgoing, post_request, response,
     response_outcome, SseReader,
 };
-use super::streamable::{
-    Config, ServerMessage, ServerRequest, StreamableHttpClient, StreamableHttpClientBuilder,
-};
+use super::streamable::{StreamableHttpClient, StreamableHttpClientBuilder};
 use crate::protocol::ProtocolVersion;
 use crate::BoxError;
 

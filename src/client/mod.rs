@@ -140,9 +140,11 @@
 
 mod backoff;
 mod body;
+mod config;
 mod error;
 mod event_source;
 mod legacy;
+mod message;
 mod modern;
 mod shared;
 mod streamable;
@@ -153,10 +155,8 @@ pub use body::ClientBody;
 pub use error::{ClientError, ErrorKind};
 pub use event_source::{CloseHandle, EventSource, DEFAULT_CONNECT_TIMEOUT};
 pub use legacy::{LegacySseClient, McpClient};
-pub use streamable::{
-    Call, ServerMessage, ServerRequest, ServerStream, StreamableHttpClient,
-    StreamableHttpClientBuilder,
-};
+pub use message::{ServerMessage, ServerRequest};
+pub use streamable::{Call, ServerStream, StreamableHttpClient, StreamableHttpClientBuilder};
 pub use subscription::Subscription;
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 use serde_json::{Map, Value};
 
+use super::config::Config;
 use super::error::{ClientError, ErrorKind};
-use super::streamable::Config;
 use crate::jsonrpc::code;
 use crate::protocol::{
     ProtocolVersion, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, META_CLIENT_CAPABILITIES,
@@ -19,10 +19,6 @@ use crate::protocol::{
 
 /// `_meta` key: the client's `Implementation` (name and version).
 const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
-
-/// How many times, by default, one request may be answered with `input_required` before the
-/// client gives up.
-pub(super) const DEFAULT_MAX_INPUT_ROUNDS: u32 = 8;
 
 /// For each tool the client has seen listed, its arguments marked `x-mcp-header`: (argument,
 /// header name).

@@ -11,8 +11,9 @@ use serde_json::{json, Value};
 use futures_util::StreamExt as _;
 
 use super::body::{byte_stream, read_to_end, ByteStream, ClientBody};
+use super::config::Config;
 use super::error::{ClientError, ErrorKind};
-use super::streamable::{Config, ServerRequest};
+use super::message::ServerRequest;
 use crate::jsonrpc::{self, code, ErrorObject, RequestId};
 use crate::sse::SseDecoder;
 use crate::BoxError;

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use serde_json::{json, Map, Value};
@@ -17,115 +16,23 @@ use tower::{Service, ServiceExt as _};
 
 use super::backoff::Backoff;
 use super::body::{byte_stream, read_to_end, ClientBody};
+use super::config::Config;
 use super::error::{ClientError, ErrorKind};
-use super::event_source::{is_event_stream, EventSource, DEFAULT_CONNECT_TIMEOUT};
+use super::event_source::{is_event_stream, EventSource};
+use super::message::{ServerMessage, ServerRequest};
 use super::modern::{self, ParamHeaders};
 use super::shared::{
     error_status, handle_server_request, initialize_params, outgoing, post_request, response,
     response_outcome,
 };
-use super::subscription::Subscription;
-use crate::jsonrpc::{ErrorObject, RequestId};
+use crate::jsonrpc::ErrorObject;
 use crate::mrtr::is_input_required;
 use crate::protocol::{ProtocolVersion, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 use crate::session::is_visible_ascii;
-use crate::sse::{SseEvent, DEFAULT_MAX_EVENT_SIZE};
+use crate::sse::SseEvent;
 use crate::BoxError;
 
 const ACCEPT_POST: &str = "application/json, text/event-stream";
-
-type Handler =
-    dyn Fn(ServerRequest) -> BoxFuture<'static, Result<Value, ErrorObject>> + Send + Sync;
-type Listener = dyn Fn(ServerMessage) + Send + Sync;
-
-/// A request the server sent to the client (`sampling/createMessage`, `roots/list`,
-/// `elicitation/create`, `ping`, ...), as given to the
-/// [request handler](StreamableHttpClientBuilder::request_handler).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServerRequest {
-    id: RequestId,
-    method: String,
-    params: Option<Value>,
-}
-
-impl ServerRequest {
-    /// The server's request id (its own id space, string or integer).
-    #[must_use]
-    pub fn id(&self) -> &RequestId {
-        &self.id
-    }
-
-    /// The method, for example `sampling/createMessage`.
-    #[must_use]
-    pub fn method(&self) -> &str {
-        &self.method
-    }
-
-    /// The params, if any.
-    #[must_use]
-    pub fn params(&self) -> Option<&Value> {
-        self.params.as_ref()
-    }
-
-    /// An input request of a 2026-07-28 `InputRequiredResult`: its key stands in for the id.
-    pub(super) fn input(key: &str, method: &str, params: Option<Value>) -> Self {
-        Self {
-            id: RequestId::String(key.into()),
-            method: method.to_owned(),
-            params,
-        }
-    }
-
-    pub(super) fn from_message(msg: &Value) -> Option<Self> {
-        Some(Self {
-            id: RequestId::from_value(msg.get("id")?)?,
-            method: msg.get("method")?.as_str()?.to_owned(),
-            params: msg.get("params").cloned(),
-        })
-    }
-}
-
-/// A message from the server other than the response being waited for.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum ServerMessage {
-    /// A notification, such as `notifications/progress` or `notifications/message`.
-    Notification(Value),
-    /// A request from the server. It has already been answered through the
-    /// [request handler](StreamableHttpClientBuilder::request_handler) and the answer POSTed
-    /// back; this is for information.
-    Request(Value),
-    /// Anything else that arrived on the stream: a response to another request, a request
-    /// whose id is neither a string nor an integer (it cannot be answered), or a JSON value
-    /// that is not a JSON-RPC message.
-    Other(Value),
-}
-
-impl ServerMessage {
-    /// The message's `method`, if it has one.
-    #[must_use]
-    pub fn method(&self) -> Option<&str> {
-        self.as_value().get("method").and_then(Value::as_str)
-    }
-
-    /// The whole JSON message.
-    #[must_use]
-    pub fn as_value(&self) -> &Value {
-        match self {
-            Self::Notification(v) | Self::Request(v) | Self::Other(v) => v,
-        }
-    }
-
-    pub(super) fn classify(msg: Value) -> Self {
-        let has_method = msg.get("method").is_some_and(Value::is_string);
-        match (has_method, msg.get("id")) {
-            (true, None) => Self::Notification(msg),
-            // Only a request that can be answered is one: see `Request`'s promise.
-            (true, Some(id)) if RequestId::from_value(id).is_some() => Self::Request(msg),
-            _ => Self::Other(msg),
-        }
-    }
-}
 
 /// Builds a [`StreamableHttpClient`]. See the [module docs](crate::client) for an example.
 #[must_use]
@@ -133,24 +40,6 @@ pub struct StreamableHttpClientBuilder<S> {
     pub(super) service: S,
     pub(super) uri: Uri,
     pub(super) config: Config,
-}
-
-/// The builder's settings; the legacy client (`legacy.rs`) uses them too.
-#[derive(Clone)]
-pub(super) struct Config {
-    pub(super) headers: HeaderMap,
-    pub(super) protocol_version: ProtocolVersion,
-    pub(super) client_info: Value,
-    pub(super) capabilities: Value,
-    pub(super) backoff: Backoff,
-    pub(super) connect_timeout: Option<Duration>,
-    idle_timeout: Option<Duration>,
-    pub(super) max_event_size: usize,
-    reinitialize: bool,
-    pub(super) request_timeout: Option<Duration>,
-    pub(super) handler: Option<Arc<Handler>>,
-    pub(super) listener: Option<Arc<Listener>>,
-    max_input_rounds: u32,
 }
 
 impl<S> StreamableHttpClientBuilder<S> {
@@ -320,26 +209,6 @@ impl<S> fmt::Debug for StreamableHttpClientBuilder<S> {
     }
 }
 
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .field("protocol_version", &self.protocol_version)
-            .field("client_info", &self.client_info)
-            .field("capabilities", &self.capabilities)
-            .field("backoff", &self.backoff)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("max_event_size", &self.max_event_size)
-            .field("reinitialize", &self.reinitialize)
-            .field("request_timeout", &self.request_timeout)
-            .field("handler", &self.handler.as_ref().map(|_| "<fn>"))
-            .field("listener", &self.listener.as_ref().map(|_| "<fn>"))
-            .field("max_input_rounds", &self.max_input_rounds)
-            .finish()
-    }
-}
-
 /// An MCP client over Streamable HTTP, on top of any tower HTTP service. Cheap to clone; the
 /// clones share the session.
 ///
@@ -404,24 +273,7 @@ impl<S> StreamableHttpClient<S> {
         StreamableHttpClientBuilder {
             service,
             uri,
-            config: Config {
-                headers: HeaderMap::new(),
-                protocol_version: ProtocolVersion::LATEST_SESSION,
-                client_info: json!({
-                    "name": env!("CARGO_PKG_NAME"),
-                    "version": env!("CARGO_PKG_VERSION"),
-                }),
-                capabilities: json!({}),
-                backoff: Backoff::new(),
-                connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
-                idle_timeout: None,
-                max_event_size: DEFAULT_MAX_EVENT_SIZE,
-                reinitialize: false,
-                request_timeout: None,
-                handler: None,
-                listener: None,
-                max_input_rounds: modern::DEFAULT_MAX_INPUT_ROUNDS,
-            },
+            config: Config::new(),
         }
     }
 
@@ -830,45 +682,6 @@ where
         }
     }
 
-    /// Opens a 2026-07-28 `subscriptions/listen` stream for the change notifications in
-    /// `notifications` (`toolsListChanged`, `promptsListChanged`, `resourcesListChanged`:
-    /// booleans; `resourceSubscriptions`: URIs). It is re-opened when it drops; see
-    /// [`Subscription`]. Nothing is sent before the first [`Subscription::next`].
-    ///
-    /// Needs a 2026-07-28 connection ([`discover`](Self::discover) or
-    /// [`connect`](Self::connect)); otherwise the first `next` fails with
-    /// [`ErrorKind::Protocol`]. Session-era servers send changes on [`listen`](Self::listen).
-    ///
-    /// ```
-    /// use mcp_tower::client::StreamableHttpClient;
-    /// use mcp_tower::{McpLayer, McpRequest, McpResponse};
-    /// use serde_json::json;
-    /// use tower::Layer;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_tower::client::ClientError> {
-    /// let server = McpLayer::new().layer(tower::service_fn(|req: McpRequest| async move {
-    ///     Ok::<_, std::convert::Infallible>(match req.method() {
-    ///         "server/discover" => McpResponse::result(json!({
-    ///             "supportedVersions": ["2026-07-28"], "capabilities": { "tools": { "listChanged": true } },
-    ///         })),
-    ///         other => McpResponse::method_not_found(other),
-    ///     })
-    /// }));
-    /// let client = StreamableHttpClient::builder(server, "http://localhost/mcp".parse().unwrap()).build();
-    /// client.discover().await?;
-    /// let mut changes = client.subscribe(json!({ "toolsListChanged": true }));
-    /// let first = changes.next().await.unwrap()?;
-    /// assert_eq!(first.method(), Some("notifications/subscriptions/acknowledged"));
-    /// assert_eq!(changes.acknowledged().unwrap()["toolsListChanged"], true);
-    /// changes.close();
-    /// # Ok(()) }
-    /// ```
-    #[must_use]
-    pub fn subscribe(&self, notifications: Value) -> Subscription<S> {
-        Subscription::new(self.clone(), notifications)
-    }
-
     /// POSTs a `subscriptions/listen` request; its id and the `2xx` answer.
     pub(super) async fn post_listen(
         &self,
@@ -1149,7 +962,7 @@ where
             // on a stream breaks the protocol; it is handed out, unanswered.
             return Ok(());
         }
-        let id = request.id.clone();
+        let id = request.id().clone();
         let outcome = handle_server_request(&self.inner.config, request).await;
         let reply = response(&id, &outcome);
         let session = self.session();

@@ -12,8 +12,9 @@ use super::backoff::{Jitter, RetryState};
 use super::body::{byte_stream, ClientBody};
 use super::error::{ClientError, ErrorKind};
 use super::event_source::is_event_stream;
+use super::message::ServerMessage;
 use super::shared::{response_outcome, SseReader};
-use super::streamable::{ServerMessage, StreamableHttpClient};
+use super::streamable::StreamableHttpClient;
 use crate::BoxError;
 
 const ACKNOWLEDGED: &str = "notifications/subscriptions/acknowledged";
@@ -241,6 +242,47 @@ where
                 .with_source(failure))
             }
         }
+    }
+}
+
+impl<S> StreamableHttpClient<S> {
+    /// Opens a 2026-07-28 `subscriptions/listen` stream for the change notifications in
+    /// `notifications` (`toolsListChanged`, `promptsListChanged`, `resourcesListChanged`:
+    /// booleans; `resourceSubscriptions`: URIs). It is re-opened when it drops; see
+    /// [`Subscription`]. Nothing is sent before the first [`Subscription::next`].
+    ///
+    /// Needs a 2026-07-28 connection ([`discover`](Self::discover) or
+    /// [`connect`](Self::connect)); otherwise the first `next` fails with
+    /// [`ErrorKind::Protocol`]. Session-era servers send changes on [`listen`](Self::listen).
+    ///
+    /// ```
+    /// use mcp_tower::client::StreamableHttpClient;
+    /// use mcp_tower::{McpLayer, McpRequest, McpResponse};
+    /// use serde_json::json;
+    /// use tower::Layer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_tower::client::ClientError> {
+    /// let server = McpLayer::new().layer(tower::service_fn(|req: McpRequest| async move {
+    ///     Ok::<_, std::convert::Infallible>(match req.method() {
+    ///         "server/discover" => McpResponse::result(json!({
+    ///             "supportedVersions": ["2026-07-28"], "capabilities": { "tools": { "listChanged": true } },
+    ///         })),
+    ///         other => McpResponse::method_not_found(other),
+    ///     })
+    /// }));
+    /// let client = StreamableHttpClient::builder(server, "http://localhost/mcp".parse().unwrap()).build();
+    /// client.discover().await?;
+    /// let mut changes = client.subscribe(json!({ "toolsListChanged": true }));
+    /// let first = changes.next().await.unwrap()?;
+    /// assert_eq!(first.method(), Some("notifications/subscriptions/acknowledged"));
+    /// assert_eq!(changes.acknowledged().unwrap()["toolsListChanged"], true);
+    /// changes.close();
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn subscribe(&self, notifications: Value) -> Subscription<S> {
+        Subscription::new(self.clone(), notifications)
     }
 }
 
