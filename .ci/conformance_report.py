@@ -2,13 +2,17 @@
 """Judges one run of the MCP conformance suite from the checks.json files it wrote (`-o DIR`).
 
     conformance_report.py --version V --results DIR --expected-scenarios N \
-        --expected-warnings FILE
+        [--required-scenarios A,B,...] --expected-warnings FILE
 
 Prints every FAILURE and WARNING check as `STATUS scenario: check-id — message`, then the
 totals. Exits 1 when
   - any check is a FAILURE,
   - a transport scenario has a WARNING (a SHOULD-level miss) that FILE does not explain,
-  - the number of scenarios run differs from N (the suite ran fewer than we think).
+  - the number of scenarios run differs from N (the suite ran fewer than we think),
+  - a scenario named in --required-scenarios has no results (the suite's own exit status does
+    not count scenarios it runs as "not scored", such as the tasks extension's and the pending
+    ones of `--requirements 2026-07-28`: this script judges their checks like any other, and
+    this list makes sure they ran at all).
 
 FILE holds lines `scenario: check-id — reason` (or `scenario@V: check-id — reason` to accept a
 warning only from suite version V); `#` starts a comment.
@@ -57,6 +61,11 @@ def main() -> int:
     ap.add_argument("--version", required=True)
     ap.add_argument("--results", type=Path, required=True)
     ap.add_argument("--expected-scenarios", type=int, required=True)
+    ap.add_argument(
+        "--required-scenarios",
+        default="",
+        help="comma-separated scenario names that must have results",
+    )
     ap.add_argument("--expected-warnings", type=Path, required=True)
     args = ap.parse_args()
 
@@ -106,6 +115,11 @@ def main() -> int:
         ok = False
     if len(scenarios) != args.expected_scenarios:
         print(f"expected {args.expected_scenarios} scenarios, found results for {len(scenarios)}")
+        ok = False
+    required = {name.strip() for name in args.required_scenarios.split(",") if name.strip()}
+    missing = sorted(required - scenarios)
+    if missing:
+        print(f"required scenarios without results: {', '.join(missing)}")
         ok = False
     return 0 if ok else 1
 

@@ -9,12 +9,14 @@
 #    virtual environment, the Python SDK: all under .ci/cache/ (git-ignored), reused while the
 #    pinned versions match;
 # 2. builds examples/conformance.rs and examples/server.rs;
-# 3. runs `conformance server --suite all` (0.1.16) and `--requirements 2025-11-25`
-#    (0.2.0-alpha.12) against the conformance example, and fails on any FAILURE, on a wrong
-#    scenario count, or on a transport WARNING not explained in
-#    .ci/conformance-expected-warnings.txt; then runs `--requirements 2026-07-28`
-#    (0.2.0-alpha.12) and only reports its totals: it does not fail the checks until the
-#    2026-07-28 era reaches 0 failed (issue 12: every failure left is in the tasks extension);
+# 3. runs `conformance server --suite all` (0.1.16), `--requirements 2025-11-25` and
+#    `--requirements 2026-07-28` (both 0.2.0-alpha.12) against the conformance example, and
+#    fails on any FAILURE, on a wrong scenario count, on a missing required scenario, or on a
+#    transport WARNING not explained in .ci/conformance-expected-warnings.txt. The 2026-07-28
+#    set also runs, "not scored", the tasks extension (`tasks-*`) and the pending
+#    `http-header-validation`, `http-custom-header-server-validation` and `json-schema-2020-12`
+#    scenarios: the suite's exit status ignores their failures, .ci/conformance_report.py does
+#    not (it judges every check it finds, and fails when one of those scenarios did not run);
 # 4. runs tests/interop/ts/client.mjs and tests/interop/python/client.py against the example
 #    server (Streamable HTTP, /mcp, the session era); tests/interop/ts-2026/client.mjs
 #    (`@modelcontextprotocol/client` 2.x, `versionNegotiation: {mode: 'auto'}`, its own
@@ -38,8 +40,11 @@ NODE_VERSION=22.23.3
 CONFORMANCE_STABLE=0.1.16
 CONFORMANCE_ALPHA=0.2.0-alpha.12
 INSPECTOR_VERSION=2.12.0 # the MCP Inspector, whose CLI speaks the legacy transport too
-STABLE_SCENARIOS=32 # `--suite all`: 30 active + 2 pending
-ALPHA_SCENARIOS=33  # `--requirements 2025-11-25`: 30 scored + 3 not scored
+STABLE_SCENARIOS=32    # `--suite all`: 30 active + 2 pending
+ALPHA_SCENARIOS=33     # `--requirements 2025-11-25`: 30 scored + 3 not scored
+ALPHA_2026_SCENARIOS=50 # `--requirements 2026-07-28`: 37 scored + 10 tasks + 3 pending
+# Not-scored scenarios of `--requirements 2026-07-28` that must run, and pass, all the same.
+ALPHA_2026_REQUIRED=tasks-lifecycle,tasks-capability-negotiation,tasks-wire-fields,tasks-request-state-removal,tasks-mrtr-input,tasks-request-headers,tasks-dispatch-and-envelope,tasks-required-task-error,tasks-mrtr-composition,http-header-validation,http-custom-header-server-validation,json-schema-2020-12
 PROFILE=${EXTERNAL_CHECKS_PROFILE:-debug}
 
 START=$SECONDS
@@ -156,7 +161,10 @@ cargo_args=(--all-features --example conformance --example server)
 [[ "$PROFILE" == release ]] && cargo_args+=(--release)
 step "building the examples (cargo build ${cargo_args[*]})"
 (cd "$ROOT" && cargo build --quiet "${cargo_args[@]}")
-EXAMPLES="$ROOT/target/$PROFILE/examples"
+# Where cargo put them: $CARGO_TARGET_DIR when set (relative to $ROOT, where cargo ran).
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+[[ "$TARGET_DIR" == /* ]] || TARGET_DIR="$ROOT/$TARGET_DIR"
+EXAMPLES="$TARGET_DIR/$PROFILE/examples"
 
 # --- servers ----------------------------------------------------------------------------------
 
@@ -194,12 +202,13 @@ free_port() {
 
 status=0
 
-# Runs suite version $1 with the CLI arguments that follow; then judges its results.
+# Runs suite version $2 (the run named $1) with the CLI arguments after $3 and $4; then judges
+# its results: $3 scenarios expected, among them the comma-separated list $4 (may be empty).
 run_suite() {
-	local version=$1 expected=$2
-	shift 2
-	local out="$RUN/conformance-$version" log="$RUN/conformance-$version.log" rc=0
-	step "conformance $version: conformance server --url $SERVER_URL $*"
+	local name=$1 version=$2 expected=$3 required=$4
+	shift 4
+	local out="$RUN/conformance-$version-$name" log="$RUN/conformance-$version-$name.log" rc=0
+	step "conformance $version ($name): conformance server --url $SERVER_URL $*"
 	timeout 600 "$NODE" "$CACHE/conformance-$version/node_modules/@modelcontextprotocol/conformance/dist/index.js" \
 		server --url "$SERVER_URL" "$@" -o "$out" >"$log" 2>&1 || rc=$?
 	# The suite's own summary: one line per scenario, then `Total: P passed, F failed`.
@@ -210,35 +219,23 @@ run_suite() {
 		status=1
 		return
 	fi
-	step "conformance $version: judging checks (failures, transport warnings, scenario count)"
+	step "conformance $version ($name): judging checks (failures, transport warnings, scenarios)"
 	python3 "$ROOT/.ci/conformance_report.py" --version "$version" --results "$out" \
-		--expected-scenarios "$expected" \
+		--expected-scenarios "$expected" --required-scenarios "$required" \
 		--expected-warnings "$ROOT/.ci/conformance-expected-warnings.txt" || status=1
 	if ((rc != 0)); then
-		echo "==> conformance $version exited with status $rc (full log: $log)" >&2
+		echo "==> conformance $version ($name) exited with status $rc (full log: $log)" >&2
 		status=1
 	fi
-}
-
-# Runs suite version $1 with the CLI arguments that follow and prints its summary, without
-# judging it: for requirement sets the server does not meet yet.
-report_suite() {
-	local version=$1 name=$2
-	shift 2
-	local out="$RUN/conformance-$version-$name" log="$RUN/conformance-$version-$name.log" rc=0
-	step "conformance $version ($name, reported only): conformance server --url $SERVER_URL $*"
-	timeout 600 "$NODE" "$CACHE/conformance-$version/node_modules/@modelcontextprotocol/conformance/dist/index.js" \
-		server --url "$SERVER_URL" "$@" -o "$out" >"$log" 2>&1 || rc=$?
-	sed -n '/=== SUMMARY ===/,$p' "$log" | grep -v '^$' | grep -v '=== SUMMARY ===' || true
-	step "conformance $version ($name): exit status $rc, not judged (full log: ${log#"$ROOT"/})"
 }
 
 if ((want_conformance)); then
 	step "starting examples/conformance.rs on a free port"
 	start_server conformance 0
-	run_suite "$CONFORMANCE_STABLE" "$STABLE_SCENARIOS" --suite all
-	run_suite "$CONFORMANCE_ALPHA" "$ALPHA_SCENARIOS" --requirements 2025-11-25
-	report_suite "$CONFORMANCE_ALPHA" 2026-07-28 --requirements 2026-07-28
+	run_suite all "$CONFORMANCE_STABLE" "$STABLE_SCENARIOS" "" --suite all
+	run_suite 2025-11-25 "$CONFORMANCE_ALPHA" "$ALPHA_SCENARIOS" "" --requirements 2025-11-25
+	run_suite 2026-07-28 "$CONFORMANCE_ALPHA" "$ALPHA_2026_SCENARIOS" "$ALPHA_2026_REQUIRED" \
+		--requirements 2026-07-28
 fi
 
 # --- interop ----------------------------------------------------------------------------------

@@ -21,7 +21,11 @@
 //!   the [`Sessions`] registry;
 //! - the 2026-07-28 stateless era on the same endpoint: `server/discover`, per-request client
 //!   capabilities (−32021 when one is missing), the caching fields `ttlMs`/`cacheScope`, and
-//!   `serverInfo`/`resultType` stamped by the layer ([`McpLayer::server_info`]).
+//!   `serverInfo`/`resultType` stamped by the layer ([`McpLayer::server_info`]);
+//! - the tasks extension (`io.modelcontextprotocol/tasks`): tools that answer with a task handle
+//!   and go on in the background, `tasks/get`, `tasks/update` and `tasks/cancel` answered by a
+//!   [`TaskStore`], input asked during a task, and a tool that asks first (multi-round-trip)
+//!   and then creates its task.
 //!
 //! Names are exact: the suite calls `test_simple_text`, reads `test://static-text`, gets
 //! `test_simple_prompt`, and so on. `.ci/external.sh` runs the suite against this server.
@@ -30,9 +34,10 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
+use mcp_tower::tasks::{self, TaskStore};
 use mcp_tower::{code, ErrorObject};
 use mcp_tower::{
     BoxError, Change, ClientRequestError, LogLevel, McpLayer, McpRequest, McpResponse,
@@ -66,6 +71,9 @@ async fn handle(req: McpRequest) -> Result<McpResponse, Infallible> {
     let outcome = match req.method() {
         "initialize" => Ok(initialize(&req)),
         "server/discover" => Ok(discover()),
+        "tasks/get" | "tasks/update" | "tasks/cancel" => task_tools::TASKS
+            .serve(&req)
+            .expect("TaskStore::serve answers the three tasks methods"),
         "ping" => Ok(json!({})),
         "logging/setLevel" => set_log_level(&req),
         "tools/list" => Ok(json!({ "tools": tools::list(req.protocol_version()) })),
@@ -114,13 +122,16 @@ fn capabilities() -> Value {
     })
 }
 
-/// `server/discover` (2026-07-28): the versions served, the capabilities, and how long the
-/// answer may be cached. `serverInfo` and `resultType` are stamped by the layer.
+/// `server/discover` (2026-07-28): the versions served, the capabilities (with the tasks
+/// extension, which this server offers to 2026-07-28 requests), and how long the answer may be
+/// cached. `serverInfo` and `resultType` are stamped by the layer.
 fn discover() -> Value {
     let versions: Vec<&str> = ProtocolVersion::ALL.iter().map(|v| v.as_str()).collect();
+    let mut capabilities = capabilities();
+    capabilities["extensions"] = json!({ tasks::EXTENSION: {} });
     json!({
         "supportedVersions": versions,
-        "capabilities": capabilities(),
+        "capabilities": capabilities,
         "instructions": "The MCP conformance suite's everything-server surface.",
     })
 }
@@ -394,6 +405,11 @@ mod tools {
                 list.extend(
                     super::mrtr::TOOLS.map(|(name, description)| tool(name, description, &no_args)),
                 );
+                list.extend(
+                    super::task_tools::list()
+                        .into_iter()
+                        .map(|(name, description, schema)| tool(name, description, &schema)),
+                );
             }
         }
         tools
@@ -563,6 +579,9 @@ mod tools {
             "json_schema_2020_12_tool" => json_schema_tool(arguments),
             other if other.starts_with("test_input_required_result_") => {
                 return super::mrtr::call(req, other).await
+            }
+            other if super::task_tools::serves(other) => {
+                return super::task_tools::call(req, other, arguments).await
             }
             _ => return Err(invalid_params(format!("unknown tool: {name}"))),
         };
@@ -1233,6 +1252,247 @@ mod mrtr {
             )
             .await;
         text(answer, "/content/context")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tasks extension (2026-07-28).
+
+/// The `tasks-*` fixtures: a tool that never makes a task (`greet`), one that makes a task
+/// when the request declared the extension and runs inline otherwise (`slow_compute`), and
+/// tools that only run as tasks, answering −32021 to a request that did not declare it.
+mod task_tools {
+    use super::*;
+
+    /// Every task of this server.
+    pub(super) static TASKS: LazyLock<TaskStore> = LazyLock::new(TaskStore::new);
+
+    /// The fixtures, listed for 2026-07-28 requests: name, description, input schema.
+    pub(super) fn list() -> Vec<(&'static str, &'static str, Value)> {
+        let no_args = json!({ "type": "object", "properties": {} });
+        let string = |field: &str| {
+            json!({
+                "type": "object",
+                "properties": { field: { "type": "string" } },
+                "required": [field],
+            })
+        };
+        vec![
+            (
+                "greet",
+                "Greets by name, at once (never a task).",
+                string("name"),
+            ),
+            (
+                "slow_compute",
+                "Sleeps `seconds`, then answers: a task when the client supports tasks.",
+                json!({
+                    "type": "object",
+                    "properties": {
+                        "seconds": { "type": "number", "minimum": 0 },
+                        "label": { "type": "string" },
+                    },
+                }),
+            ),
+            (
+                "failing_job",
+                "Fails as a tool (isError) after a second; runs only as a task.",
+                no_args.clone(),
+            ),
+            (
+                "protocol_error_job",
+                "Fails with a JSON-RPC error; runs only as a task.",
+                no_args.clone(),
+            ),
+            (
+                "confirm_delete",
+                "Asks the user to confirm during the task, then deletes (pretends to).",
+                string("filename"),
+            ),
+            (
+                "multi_input",
+                "Asks two questions at once during the task.",
+                no_args.clone(),
+            ),
+            (
+                "test_tool_with_task",
+                "Asks the user's name (multi-round-trip), then greets from a task.",
+                no_args,
+            ),
+        ]
+    }
+
+    /// Whether `name` is one of these fixtures.
+    pub(super) fn serves(name: &str) -> bool {
+        list().iter().any(|(tool, _, _)| *tool == name)
+    }
+
+    fn text(text: String) -> Value {
+        json!({ "content": [to_value(Content::text(text))] })
+    }
+
+    /// The work of a task could not ask the client: the task fails with −32603.
+    fn gone(e: tasks::TaskGone) -> ErrorObject {
+        ErrorObject::new(code::INTERNAL_ERROR, e.to_string())
+    }
+
+    fn confirmation(message: &str) -> Value {
+        json!({
+            "message": message,
+            "requestedSchema": {
+                "type": "object",
+                "properties": { "confirm": { "type": "boolean" } },
+                "required": ["confirm"],
+            },
+        })
+    }
+
+    /// Whether an elicitation answer accepted with `confirm: true`.
+    fn confirmed(answer: &Value) -> bool {
+        answer["action"] == "accept" && answer["content"]["confirm"] == true
+    }
+
+    #[derive(Deserialize)]
+    struct NameArgs {
+        name: String,
+    }
+
+    #[derive(Deserialize)]
+    struct FileArgs {
+        filename: String,
+    }
+
+    #[derive(Deserialize)]
+    struct SlowArgs {
+        #[serde(default)]
+        seconds: f64,
+        #[serde(default)]
+        label: String,
+    }
+
+    fn arguments<T: DeserializeOwned>(arguments: Option<Value>) -> Result<T, ErrorObject> {
+        serde_json::from_value(arguments.unwrap_or_else(|| json!({})))
+            .map_err(|e| invalid_params(format!("invalid arguments: {e}")))
+    }
+
+    /// A task for a tool that runs only as one: −32021 when the request did not declare the
+    /// extension.
+    fn required<F, Fut>(req: &McpRequest, work: F) -> Outcome
+    where
+        F: FnOnce(tasks::TaskContext) -> Fut,
+        Fut: std::future::Future<Output = Outcome> + Send + 'static,
+    {
+        if !tasks::declared(req) {
+            return Err(tasks::missing_capability());
+        }
+        TASKS.create(work)
+    }
+
+    pub(super) async fn call(req: &McpRequest, name: &str, args: Option<Value>) -> Outcome {
+        match name {
+            "greet" => {
+                let NameArgs { name } = arguments(args)?;
+                Ok(text(format!("Hello, {name}!")))
+            }
+            "slow_compute" => {
+                let SlowArgs { seconds, label } = arguments(args)?;
+                let seconds = if seconds.is_finite() {
+                    seconds.clamp(0.0, 3600.0)
+                } else {
+                    0.0
+                };
+                let work = async move {
+                    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+                    Ok(text(format!("{label}: computed in {seconds} s")))
+                };
+                // Nothing to wait for, or a client that cannot follow a task: answer inline.
+                if seconds == 0.0 || !tasks::declared(req) {
+                    return work.await;
+                }
+                TASKS.create(|_| work)
+            }
+            "failing_job" => required(req, |_| async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(json!({
+                    "content": [to_value(Content::text("failing_job failed, as it always does"))],
+                    "isError": true,
+                }))
+            }),
+            "protocol_error_job" => required(req, |_| async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Err(ErrorObject::new(
+                    code::INTERNAL_ERROR,
+                    "protocol_error_job failed inside the server",
+                ))
+            }),
+            "confirm_delete" => {
+                let FileArgs { filename } = arguments(args)?;
+                required(req, |ctx| async move {
+                    ctx.set_status_message(format!(
+                        "waiting for a confirmation to delete {filename}"
+                    ));
+                    let question = confirmation(&format!("Delete {filename}?"));
+                    let answer = ctx
+                        .request("elicitation/create", question)
+                        .await
+                        .map_err(gone)?;
+                    ctx.set_status_message("answered");
+                    Ok(text(if confirmed(&answer) {
+                        format!("Deleted {filename}")
+                    } else {
+                        format!("Kept {filename}")
+                    }))
+                })
+            }
+            "multi_input" => required(req, |ctx| async move {
+                let name_form = json!({
+                    "message": "What is your name?",
+                    "requestedSchema": {
+                        "type": "object",
+                        "properties": { "name": { "type": "string" } },
+                        "required": ["name"],
+                    },
+                });
+                let (name, go) = futures_util::join!(
+                    ctx.request("elicitation/create", name_form),
+                    ctx.request("elicitation/create", confirmation("Go ahead?")),
+                );
+                let (name, go) = (name.map_err(gone)?, go.map_err(gone)?);
+                Ok(text(format!(
+                    "name: {}, go ahead: {}",
+                    name["content"]["name"].as_str().unwrap_or("(none)"),
+                    confirmed(&go)
+                )))
+            }),
+            _ => {
+                // test_tool_with_task: the question comes first, by multi-round-trip, on the
+                // call itself; the round that has its answer creates the task.
+                if !tasks::declared(req) {
+                    return Err(tasks::missing_capability());
+                }
+                let form = json!({
+                    "message": "What is your name?",
+                    "requestedSchema": {
+                        "type": "object",
+                        "properties": { "name": { "type": "string" } },
+                        "required": ["name"],
+                    },
+                });
+                let answer = req
+                    .context()
+                    .request_as("user_name", "elicitation/create", Some(form))
+                    .await
+                    .map_err(|e| ErrorObject::new(code::INTERNAL_ERROR, e.to_string()))?;
+                let name = answer["content"]["name"]
+                    .as_str()
+                    .unwrap_or("stranger")
+                    .to_owned();
+                TASKS.create(|_| async move {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Ok(text(format!("Hello, {name}! (answered by a task)")))
+                })
+            }
+        }
     }
 }
 

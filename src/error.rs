@@ -109,6 +109,44 @@ pub enum RejectionKind {
 }
 
 impl RejectionKind {
+    /// A short stable name for logs and metric labels, such as `session_not_found`.
+    ///
+    /// ```
+    /// use mcp_tower::RejectionKind;
+    /// assert_eq!(RejectionKind::PayloadTooLarge.name(), "payload_too_large");
+    /// ```
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::ForbiddenHost => "forbidden_host",
+            Self::ForbiddenOrigin => "forbidden_origin",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::NotAcceptable => "not_acceptable",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::BodyRead => "body_read",
+            Self::ParseError => "parse_error",
+            Self::InvalidMessage => "invalid_message",
+            Self::SessionRequired => "session_required",
+            Self::InvalidSessionId => "invalid_session_id",
+            Self::SessionNotFound => "session_not_found",
+            Self::UnsupportedProtocolVersion => "unsupported_protocol_version",
+            Self::AlreadyInitialized => "already_initialized",
+            Self::TooManySessions => "too_many_sessions",
+            Self::TooManyRequests => "too_many_requests",
+            Self::InvalidEventId => "invalid_event_id",
+            Self::ReplayUnavailable => "replay_unavailable",
+            Self::ConflictingHeader => "conflicting_header",
+            Self::BodyTimeout => "body_timeout",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::HeaderMismatch => "header_mismatch",
+            Self::InvalidRequestMeta => "invalid_request_meta",
+            Self::UnsupportedRequestVersion => "unsupported_request_version",
+            Self::RemovedMethod => "removed_method",
+            Self::TooManyListenStreams => "too_many_listen_streams",
+        }
+    }
+
     /// The HTTP status code this reason is answered with.
     #[must_use]
     pub const fn status(self) -> StatusCode {

@@ -309,27 +309,33 @@ fn validate(raw: Raw) -> Result<Incoming, String> {
 
 /// Serializes a response to a client request.
 pub(crate) fn response_bytes(id: &RequestId, outcome: &Result<Value, ErrorObject>) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct Ok<'a> {
-        jsonrpc: &'static str,
-        id: &'a RequestId,
-        result: &'a Value,
-    }
     match outcome {
-        Result::Ok(result) => serde_json::to_vec(&Ok {
-            jsonrpc: "2.0",
-            id,
-            result,
-        })
-        .unwrap_or_else(|e| {
-            // A Value always serializes; this only guards against a broken custom map.
-            error_bytes(
-                Some(id),
-                &ErrorObject::new(code::INTERNAL_ERROR, e.to_string()),
-            )
-        }),
+        Result::Ok(result) => result_bytes(id, result),
         Result::Err(error) => error_bytes(Some(id), error),
     }
+}
+
+/// Serializes a successful response whose result is anything serializable (a `Value`, or a
+/// view that adds fields to one without copying it).
+pub(crate) fn result_bytes<T: Serialize + ?Sized>(id: &RequestId, result: &T) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Ok<'a, T: ?Sized> {
+        jsonrpc: &'static str,
+        id: &'a RequestId,
+        result: &'a T,
+    }
+    serde_json::to_vec(&Ok {
+        jsonrpc: "2.0",
+        id,
+        result,
+    })
+    .unwrap_or_else(|e| {
+        // A Value always serializes; this only guards against a broken custom map.
+        error_bytes(
+            Some(id),
+            &ErrorObject::new(code::INTERNAL_ERROR, e.to_string()),
+        )
+    })
 }
 
 /// Serializes an error response; `None` for a request whose id is unknown (`"id": null`).

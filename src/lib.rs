@@ -59,6 +59,8 @@ pub mod protocol;
 mod service;
 pub mod session;
 pub mod sse;
+pub mod tasks;
+mod telemetry;
 mod time;
 mod version;
 
@@ -81,7 +83,7 @@ pub use session::config::{
 };
 pub use session::delivery::{CloseReason, Delivery, SessionClosed};
 pub use session::handle::{BroadcastReport, Session, Sessions, ShutdownReport};
-pub use session::id::SessionId;
+pub use session::id::{SessionId, SessionLabel};
 pub use session::pending::ClientRequestError;
 pub use session::transport::Transport;
 pub use version::{ProtocolVersion, UnknownVersion};

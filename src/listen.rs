@@ -14,6 +14,7 @@ use slab::Slab;
 use crate::jsonrpc::{code, error_bytes, outgoing_bytes, response_bytes, ErrorObject, RequestId};
 use crate::session::Sessions;
 use crate::sse::{channel, message_event, SseBody, SseSender, TrySendError};
+use crate::telemetry::{self, StreamKind, StreamWatch};
 
 /// `_meta` key tagging every message of a `subscriptions/listen` stream with its request id.
 const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
@@ -119,8 +120,46 @@ impl Filter {
 
 struct Listener {
     id: RequestId,
+    /// `id` as JSON, written into each frame's `_meta`.
+    id_json: Box<[u8]>,
     filter: Filter,
     tx: SseSender,
+}
+
+/// One change, encoded once per publish: every stream's frame is the same bytes around its
+/// own subscription id, so a publish to many streams costs one copy each, not one encoding.
+struct Frame {
+    /// `event: message`, `data: ` and the JSON up to the subscription id.
+    head: Vec<u8>,
+    /// The JSON after it, and the end of the event.
+    tail: Vec<u8>,
+}
+
+impl Frame {
+    fn new(change: &Change) -> Self {
+        let mut head = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"".to_vec();
+        head.extend_from_slice(change.method().as_bytes());
+        head.extend_from_slice(b"\",\"params\":{\"_meta\":{\"");
+        head.extend_from_slice(META_SUBSCRIPTION_ID.as_bytes());
+        head.extend_from_slice(b"\":");
+        let mut tail = b"}".to_vec();
+        if let Change::ResourceUpdated(uri) = change {
+            tail.extend_from_slice(b",\"uri\":");
+            // A string always serializes.
+            let _ = serde_json::to_writer(&mut tail, uri);
+        }
+        tail.extend_from_slice(b"}}\n\n");
+        Self { head, tail }
+    }
+
+    /// The event for the stream whose subscription id is `id_json`.
+    fn for_stream(&self, id_json: &[u8]) -> bytes::Bytes {
+        let mut event = Vec::with_capacity(self.head.len() + id_json.len() + self.tail.len());
+        event.extend_from_slice(&self.head);
+        event.extend_from_slice(id_json);
+        event.extend_from_slice(&self.tail);
+        event.into()
+    }
 }
 
 /// The `subscriptions/listen` streams open on this node, bounded in number; each stream is
@@ -184,7 +223,13 @@ impl Listeners {
         );
         // The channel is new and has room for two events.
         let _ = tx.try_send(message_event(None, &ack));
-        let key = streams.insert(Listener { id, filter, tx });
+        let id_json = serde_json::to_vec(&id).unwrap_or_default().into_boxed_slice();
+        let key = streams.insert(Listener {
+            id,
+            id_json,
+            filter,
+            tx,
+        });
         drop(streams);
         let registry: Weak<Self> = Arc::downgrade(self);
         body = body.on_drop(Box::new(move || {
@@ -198,7 +243,7 @@ impl Listeners {
         if let Some(interval) = keep_alive {
             body = body.keep_alive(interval);
         }
-        Ok(body)
+        Ok(body.watched(StreamWatch::open(StreamKind::Listen, None, false)))
     }
 
     /// Sends `change` to every stream that asked for it; returns how many got it. A stream
@@ -207,19 +252,19 @@ impl Listeners {
         let mut streams = self.streams();
         let mut reached = 0;
         let mut overflowed = Vec::new();
+        let frame = Frame::new(change);
         for (key, listener) in streams.iter() {
             if !listener.filter.wants(change) {
                 continue;
             }
-            let meta = json!({ META_SUBSCRIPTION_ID: &listener.id });
-            let json = outgoing_bytes(None, change.method(), change.params(Some(meta)).as_ref());
-            match listener.tx.try_send(message_event(None, &json)) {
+            match listener.tx.try_send(frame.for_stream(&listener.id_json)) {
                 Ok(()) => reached += 1,
                 Err(TrySendError::Full(_)) => overflowed.push(key),
                 Err(TrySendError::Closed(_)) => {}
             }
         }
         for key in overflowed {
+            telemetry::slow_consumer(StreamKind::Listen, None);
             let listener = streams.remove(key);
             let error = ErrorObject::new(
                 code::TRANSPORT_ERROR,
@@ -340,6 +385,39 @@ impl std::fmt::Debug for Publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_is_the_notification_encoded_for_each_stream() {
+        let changes = [
+            Change::ToolsListChanged,
+            Change::PromptsListChanged,
+            Change::ResourcesListChanged,
+            Change::ResourceUpdated("file:///a \"b\"\n/ü".into()),
+        ];
+        let ids = [RequestId::Number(-3), RequestId::String("l\"1".into())];
+        for change in &changes {
+            let frame = Frame::new(change);
+            for id in &ids {
+                let id_json = serde_json::to_vec(id).unwrap();
+                let event = frame.for_stream(&id_json);
+                let text = std::str::from_utf8(&event).unwrap();
+                let json = text
+                    .strip_prefix("event: message\ndata: ")
+                    .and_then(|t| t.strip_suffix("\n\n"))
+                    .unwrap();
+                assert!(!json.contains('\n'), "one data line: {text:?}");
+                let sent: Value = serde_json::from_str(json).unwrap();
+                let meta = json!({ META_SUBSCRIPTION_ID: id });
+                let expected: Value = serde_json::from_slice(&outgoing_bytes(
+                    None,
+                    change.method(),
+                    change.params(Some(meta)).as_ref(),
+                ))
+                .unwrap();
+                assert_eq!(sent, expected);
+            }
+        }
+    }
 
     #[test]
     fn filters_parse_strictly_and_acknowledge_what_was_asked() {

@@ -11,6 +11,7 @@ use crate::jsonrpc::RequestId;
 use crate::protocol::ProtocolVersion;
 use crate::session::{Delivery, LiveSession};
 use crate::sse::{channel, message_event, SseBody, SseSender, TrySendError};
+use crate::telemetry::{self, StreamKind, StreamWatch};
 
 /// The related-message channel of one request (or of one batch).
 pub(crate) struct Outbox {
@@ -100,6 +101,7 @@ impl Outbox {
                 Err(TrySendError::Full(_)) => {
                     // Without a session there is no replay log: the slow reader loses its
                     // connection rather than making us buffer without bound.
+                    telemetry::slow_consumer(StreamKind::Post, None);
                     if let State::Direct(tx) = std::mem::replace(&mut *state, State::Closed) {
                         tx.close(Bytes::new());
                     }
@@ -168,7 +170,7 @@ impl Outbox {
             body = body.keep_alive(interval);
         }
         *state = State::Direct(tx);
-        body
+        body.watched(StreamWatch::open(StreamKind::Post, None, false))
     }
 
     /// The reply is JSON: later messages go to the session's standalone stream.

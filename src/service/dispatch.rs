@@ -25,6 +25,7 @@ use crate::jsonrpc::{self, code, ErrorObject, Incoming, Payload, RequestId};
 use crate::outbox::Outbox;
 use crate::protocol::ProtocolVersion;
 use crate::session::{InFlight, LiveSession, Session, StoreFuture};
+use crate::telemetry::{self, HandlerTimer};
 
 /// Everything one POST shares between its messages.
 pub(crate) struct Post<S> {
@@ -40,12 +41,15 @@ where
     S: Service<McpRequest, Response = McpResponse>,
     S::Error: Into<BoxError>,
 {
+    telemetry::message(req.method(), req.id());
+    let timer = HandlerTimer::start(req.method());
     // A panicking handler must still end its request: answer -32603 rather than leave a
     // stream open forever.
-    match std::panic::AssertUnwindSafe(inner.oneshot(req))
+    let outcome = std::panic::AssertUnwindSafe(inner.oneshot(req))
         .catch_unwind()
-        .await
-    {
+        .await;
+    timer.stop();
+    match outcome {
         Ok(Ok(res)) => res,
         Ok(Err(e)) => {
             let e: BoxError = e.into();

@@ -10,6 +10,8 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use crate::body::McpBody;
+use crate::error::Rejection;
+use crate::telemetry::RequestSpan;
 
 type Pipeline = Pin<Box<dyn Future<Output = Response<McpBody>> + Send>>;
 
@@ -29,7 +31,7 @@ pin_project! {
     #[project = KindProj]
     enum Kind {
         Ready { res: Option<Response<McpBody>> },
-        Pipeline { fut: Pipeline },
+        Pipeline { fut: Pipeline, span: RequestSpan },
     }
 }
 
@@ -40,9 +42,16 @@ impl ResponseFuture {
         }
     }
 
-    pub(crate) fn pipeline(fut: impl Future<Output = Response<McpBody>> + Send + 'static) -> Self {
+    /// A route that must wait, polled inside its request's span.
+    pub(crate) fn pipeline(
+        fut: impl Future<Output = Response<McpBody>> + Send + 'static,
+        span: RequestSpan,
+    ) -> Self {
         Self {
-            kind: Kind::Pipeline { fut: Box::pin(fut) },
+            kind: Kind::Pipeline {
+                fut: Box::pin(fut),
+                span,
+            },
         }
     }
 }
@@ -55,8 +64,23 @@ impl Future for ResponseFuture {
             KindProj::Ready { res } => Poll::Ready(Ok(res
                 .take()
                 .expect("ResponseFuture polled after completion"))),
-            KindProj::Pipeline { fut } => fut.as_mut().poll(cx).map(Ok),
+            KindProj::Pipeline { fut, span } => {
+                let polled = span.in_scope(|| fut.as_mut().poll(cx));
+                if let Poll::Ready(res) = &polled {
+                    finish(span, res);
+                }
+                polled.map(Ok)
+            }
         }
+    }
+}
+
+/// Records on the request's span how it was answered.
+#[inline]
+pub(crate) fn finish(span: &RequestSpan, res: &Response<McpBody>) {
+    if span.is_recording() {
+        let rejection = res.extensions().get::<Rejection>().map(|r| r.kind().name());
+        span.finish(res.status(), rejection);
     }
 }
 

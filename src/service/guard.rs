@@ -147,6 +147,14 @@ pub(crate) struct Accepts {
 pub(crate) fn accepts(headers: &HeaderMap) -> Accepts {
     let mut out = Accepts::default();
     for value in headers.get_all(ACCEPT) {
+        // What MCP clients send on POST, byte for byte: it admits both, and other copies can
+        // only add to that (ranges are joined), so it needs no parsing.
+        if value.as_bytes() == b"application/json, text/event-stream" {
+            return Accepts {
+                json: true,
+                sse: true,
+            };
+        }
         let Ok(value) = value.to_str() else { continue };
         for range in value.split(',') {
             let mut params = range.split(';');

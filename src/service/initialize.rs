@@ -204,6 +204,7 @@ async fn open_session<S: Handler>(
 /// Makes the session visible on this node and tells the application.
 pub(super) fn open(shared: &Shared, session: &Arc<LiveSession>, record: SessionRecord) {
     session.open(record);
+    crate::telemetry::session_created(&session.id, session.transport());
     if let Some(hook) = &shared.config.on_session_created {
         hook(&Session::of(session));
     }

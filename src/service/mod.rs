@@ -44,6 +44,7 @@ pub(crate) use config::{
 use crate::body::McpBody;
 use crate::error::{BoxError, Rejection};
 use crate::handler::{McpRequest, McpResponse};
+use crate::telemetry::RequestSpan;
 use bounds::{Handler, RequestBody};
 use route::Route;
 
@@ -158,26 +159,31 @@ where
     fn call(&mut self, req: Request<B>) -> ResponseFuture {
         let (parts, body) = req.into_parts();
         let route = route::decide(&self.shared, &parts);
-        match route {
-            Route::Reject(rejection) => ResponseFuture::ready(rejection.into_response()),
-            Route::Stream { session, version } => ResponseFuture::ready(
-                stream::open(&parts, &session, version).unwrap_or_else(Rejection::into_response),
-            ),
+        let span = RequestSpan::new(&parts.method, route.name());
+        if let Some(session) = route.session() {
+            span.session(&session.id);
+        }
+        let res = match route {
+            Route::Reject(rejection) => rejection.into_response(),
+            Route::Stream { session, version } => span
+                .in_scope(|| stream::open(&parts, &session, version))
+                .unwrap_or_else(Rejection::into_response),
             Route::Delete { session } => match delete::end_session(&self.shared, &session) {
-                Ok(res) => ResponseFuture::ready(res),
-                Err(later) => ResponseFuture::pipeline(later.finish(session)),
+                Ok(res) => res,
+                Err(later) => return ResponseFuture::pipeline(later.finish(session), span),
             },
             Route::LegacyConnect { takeover } => {
-                ResponseFuture::ready(legacy_connect::open(&self.shared, &parts, takeover))
+                span.in_scope(|| legacy_connect::open(&self.shared, &parts, takeover))
             }
-            route => ResponseFuture::pipeline(serve(
-                self.inner.clone(),
-                self.shared.clone(),
-                route,
-                parts,
-                body,
-            )),
-        }
+            route => {
+                return ResponseFuture::pipeline(
+                    serve(self.inner.clone(), self.shared.clone(), route, parts, body),
+                    span,
+                )
+            }
+        };
+        future::finish(&span, &res);
+        ResponseFuture::ready(res)
     }
 }
 

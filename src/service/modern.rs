@@ -337,7 +337,9 @@ fn served(config: &Config, text: &str) -> Result<ProtocolVersion, Rejection> {
 }
 
 /// `Mcp-Method` must equal the method; `Mcp-Name` must equal `params.name` (`tools/call`,
-/// `prompts/get`) or `params.uri` (`resources/read`).
+/// `prompts/get`), `params.uri` (`resources/read`) or `params.taskId` (`tasks/get`,
+/// `tasks/update`, `tasks/cancel`: the tasks extension's routing header, so that a balancer
+/// can send a task's requests to the node that holds it).
 fn check_method_headers(
     headers: &HeaderMap,
     method: &str,
@@ -361,6 +363,7 @@ fn check_method_headers(
     let field = match method {
         "tools/call" | "prompts/get" => "name",
         "resources/read" => "uri",
+        "tasks/get" | "tasks/update" | "tasks/cancel" => "taskId",
         _ => return Ok(()),
     };
     let Some(expected) = params.and_then(|p| p.get(field)).and_then(Value::as_str) else {
@@ -489,7 +492,7 @@ where
     };
     match config.response_mode {
         ResponseMode::Json => match call.await {
-            Some(res) => reply.json(res),
+            Some(res) => reply.json(&res),
             None => reply.cancelled(),
         },
         ResponseMode::Sse => reply.streamed(call).await,
@@ -536,14 +539,14 @@ impl Reply {
         match futures_util::poll!(&mut call) {
             // Checked once, without waiting: an answer ready now is written before the head.
             Poll::Ready(Some(res)) => {
-                finish_now(outbox, answer_bytes(&config, &id, cacheable, res));
+                finish_now(outbox, answer_bytes(&config, &id, cacheable, &res));
             }
             Poll::Ready(None) => outbox.abandon(),
             Poll::Pending => {
                 tokio::spawn(async move {
                     match call.await {
                         Some(res) => {
-                            let json = answer_bytes(&config, &id, cacheable, res);
+                            let json = answer_bytes(&config, &id, cacheable, &res);
                             outbox.respond(&json, true).await;
                         }
                         None => outbox.abandon(),
@@ -565,18 +568,18 @@ impl Reply {
                 self.config.session.stream_capacity,
                 self.config.session.keep_alive,
             );
-            let json = answer_bytes(&self.config, &self.id, self.cacheable, res);
+            let json = answer_bytes(&self.config, &self.id, self.cacheable, &res);
             finish_now(self.outbox, json);
             sse_response(body)
         } else {
-            self.json(res)
+            self.json(&res)
         }
     }
 
     /// A JSON reply. A handler error whose code the specification maps to an HTTP status
     /// (−32601 → 404; −32020, −32021, −32022 → 400) gets that status; other errors stay in-band
     /// with 200.
-    fn json(self, res: McpResponse) -> Response<McpBody> {
+    fn json(self, res: &McpResponse) -> Response<McpBody> {
         self.outbox.detach();
         let status = match res.outcome() {
             Err(e) => match e.code {
@@ -611,67 +614,109 @@ fn finish_now(outbox: Arc<Outbox>, json: Vec<u8>) {
     }
 }
 
-/// The answer's bytes, with the result completed as the era asks (see [`complete_result`]).
-fn answer_bytes(config: &Config, id: &RequestId, cacheable: bool, res: McpResponse) -> Vec<u8> {
-    let outcome = res.into_outcome().map(|result| {
-        let result = complete_result(result, config.server_info.as_deref());
-        if cacheable {
-            uncached_by_default(result)
-        } else {
-            result
-        }
-    });
-    jsonrpc::response_bytes(id, &outcome)
+/// The answer's bytes, with an object result completed as the era asks (see [`Completed`]).
+fn answer_bytes(config: &Config, id: &RequestId, cacheable: bool, res: &McpResponse) -> Vec<u8> {
+    match res.outcome() {
+        Ok(Value::Object(map)) => jsonrpc::result_bytes(
+            id,
+            &Completed {
+                map,
+                server_info: config.server_info.as_deref(),
+                cacheable,
+            },
+        ),
+        outcome => jsonrpc::response_bytes(id, outcome),
+    }
 }
 
-/// Adds `resultType: "complete"` and `_meta["io.modelcontextprotocol/serverInfo"]` to an object
-/// result that lacks them (a handler's own values are kept).
-pub(crate) fn complete_result(mut result: Value, server_info: Option<&Value>) -> Value {
-    if let Value::Object(map) = &mut result {
-        map.entry("resultType")
-            .or_insert_with(|| Value::String("complete".into()));
-        if let Some(info) = server_info {
-            let meta = map
-                .entry("_meta")
-                .or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(meta) = meta {
-                meta.entry(META_SERVER_INFO).or_insert_with(|| info.clone());
+/// An object result as sent: with `resultType: "complete"` and
+/// `_meta["io.modelcontextprotocol/serverInfo"]` where the handler left them out (its own
+/// values are kept, and a `_meta` that is not an object is left alone). The added fields are
+/// written beside the handler's rather than inserted into its map, so nothing is copied.
+///
+/// A complete result of a cacheable method also gets `ttlMs: 0` and `cacheScope: "private"`
+/// (fresh for nobody, shared with nobody) where the handler left them out: the 2026-07-28
+/// schema requires both there, and clients refuse the result without them.
+struct Completed<'a> {
+    map: &'a Map<String, Value>,
+    server_info: Option<&'a Value>,
+    cacheable: bool,
+}
+
+impl serde::Serialize for Completed<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let add_type = !self.map.contains_key("resultType");
+        let meta = self.map.get("_meta");
+        let info = self.server_info.filter(|_| match meta {
+            None => true,
+            Some(Value::Object(meta)) => !meta.contains_key(META_SERVER_INFO),
+            Some(_) => false,
+        });
+        let complete = self
+            .map
+            .get("resultType")
+            .is_none_or(|t| t.as_str() == Some("complete"));
+        let cache = self.cacheable && complete;
+        let add_ttl = cache && !self.map.contains_key("ttlMs");
+        let add_scope = cache && !self.map.contains_key("cacheScope");
+        let added = usize::from(add_type)
+            + usize::from(info.is_some() && meta.is_none())
+            + usize::from(add_ttl)
+            + usize::from(add_scope);
+        let mut out = serializer.serialize_map(Some(self.map.len() + added))?;
+        if add_type {
+            out.serialize_entry("resultType", "complete")?;
+        }
+        if add_ttl {
+            out.serialize_entry("ttlMs", &0)?;
+        }
+        if add_scope {
+            out.serialize_entry("cacheScope", "private")?;
+        }
+        for (key, value) in self.map {
+            match (info, value) {
+                (Some(info), Value::Object(meta)) if key == "_meta" => {
+                    out.serialize_entry(
+                        key,
+                        &MetaWithInfo {
+                            meta: Some(meta),
+                            info,
+                        },
+                    )?;
+                }
+                _ => out.serialize_entry(key, value)?,
             }
         }
+        if let (Some(info), None) = (info, meta) {
+            out.serialize_entry("_meta", &MetaWithInfo { meta: None, info })?;
+        }
+        out.end()
     }
-    result
 }
 
-/// Adds `ttlMs: 0` and `cacheScope: "private"` (fresh for nobody, shared with nobody) to a
-/// cacheable method's complete result that lacks them: the 2026-07-28 schema requires both,
-/// and clients refuse the result without them. A handler's own values are kept.
-fn uncached_by_default(mut result: Value) -> Value {
-    let complete = result.get("resultType").and_then(Value::as_str) == Some("complete");
-    if let (true, Value::Object(map)) = (complete, &mut result) {
-        map.entry("ttlMs").or_insert_with(|| json!(0));
-        map.entry("cacheScope")
-            .or_insert_with(|| Value::String("private".into()));
+/// A result's `_meta` (or a new one) with the server info beside the handler's entries.
+struct MetaWithInfo<'a> {
+    meta: Option<&'a Map<String, Value>>,
+    info: &'a Value,
+}
+
+impl serde::Serialize for MetaWithInfo<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let len = self.meta.map_or(0, Map::len) + 1;
+        let mut out = serializer.serialize_map(Some(len))?;
+        for (key, value) in self.meta.into_iter().flatten() {
+            out.serialize_entry(key, value)?;
+        }
+        out.serialize_entry(META_SERVER_INFO, self.info)?;
+        out.end()
     }
-    result
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cacheable_results_get_safe_cache_fields_unless_the_handler_set_them() {
-        let done = uncached_by_default(complete_result(json!({ "tools": [] }), None));
-        assert_eq!(done["ttlMs"], 0);
-        assert_eq!(done["cacheScope"], "private");
-        let kept = uncached_by_default(json!({
-            "resultType": "complete", "ttlMs": 60_000, "cacheScope": "public",
-        }));
-        assert_eq!(kept["ttlMs"], 60_000);
-        assert_eq!(kept["cacheScope"], "public");
-        let asking = uncached_by_default(json!({ "resultType": "input_required" }));
-        assert!(asking.get("ttlMs").is_none());
-    }
 
     #[test]
     fn era_from_a_version_string() {
@@ -682,18 +727,71 @@ mod tests {
         assert!(!names_stateless_era("2026-07-2x"));
     }
 
+    fn completed(result: Value, info: Option<&Value>) -> Value {
+        completed_as(result, info, false)
+    }
+
+    fn completed_as(result: Value, info: Option<&Value>, cacheable: bool) -> Value {
+        let id = RequestId::Number(1);
+        let bytes = answer_bytes(
+            &Config {
+                server_info: info.cloned().map(Arc::new),
+                ..Config::default()
+            },
+            &id,
+            cacheable,
+            &McpResponse::result(result),
+        );
+        serde_json::from_slice::<Value>(&bytes).unwrap()["result"].clone()
+    }
+
+    #[test]
+    fn cacheable_results_get_safe_cache_fields_unless_the_handler_set_them() {
+        let done = completed_as(json!({ "tools": [] }), None, true);
+        assert_eq!(
+            done,
+            json!({ "resultType": "complete", "ttlMs": 0, "cacheScope": "private", "tools": [] })
+        );
+        let kept = completed_as(
+            json!({ "ttlMs": 60_000, "cacheScope": "public" }),
+            None,
+            true,
+        );
+        assert_eq!(kept["ttlMs"], 60_000);
+        assert_eq!(kept["cacheScope"], "public");
+        let asking = completed_as(json!({ "resultType": "input_required" }), None, true);
+        assert!(asking.get("ttlMs").is_none(), "{asking}");
+        let call = completed(json!({ "content": [] }), None);
+        assert!(call.get("cacheScope").is_none(), "{call}");
+    }
+
     #[test]
     fn results_are_completed_without_overriding_the_handler() {
         let info = json!({ "name": "s", "version": "1" });
-        let done = complete_result(json!({ "tools": [] }), Some(&info));
-        assert_eq!(done["resultType"], "complete");
-        assert_eq!(done["_meta"][META_SERVER_INFO], info);
-        let kept = complete_result(
+        let done = completed(json!({ "tools": [] }), Some(&info));
+        assert_eq!(
+            done,
+            json!({ "tools": [], "resultType": "complete", "_meta": { META_SERVER_INFO: info } })
+        );
+        let kept = completed(
             json!({ "resultType": "input_required", "_meta": { META_SERVER_INFO: 1 } }),
             Some(&info),
         );
-        assert_eq!(kept["resultType"], "input_required");
-        assert_eq!(kept["_meta"][META_SERVER_INFO], 1);
-        assert_eq!(complete_result(json!([1]), None), json!([1]));
+        assert_eq!(
+            kept,
+            json!({ "resultType": "input_required", "_meta": { META_SERVER_INFO: 1 } })
+        );
+        let merged = completed(json!({ "_meta": { "k": true } }), Some(&info));
+        assert_eq!(
+            merged,
+            json!({ "resultType": "complete", "_meta": { "k": true, META_SERVER_INFO: info } })
+        );
+        let odd_meta = completed(json!({ "_meta": 7 }), Some(&info));
+        assert_eq!(odd_meta, json!({ "resultType": "complete", "_meta": 7 }));
+        assert_eq!(
+            completed(json!({}), None),
+            json!({ "resultType": "complete" })
+        );
+        assert_eq!(completed(json!([1]), Some(&info)), json!([1]));
     }
 }

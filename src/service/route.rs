@@ -57,6 +57,41 @@ pub(crate) enum Route {
     Reject(Rejection),
 }
 
+impl Route {
+    /// The route's name, for the request span.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Initialize { .. } => "initialize",
+            Self::InSession { .. } => "in_session",
+            Self::Stateless { .. } => "stateless",
+            Self::Modern => "modern",
+            Self::Stream { .. } => "stream",
+            Self::Delete { .. } => "delete",
+            Self::LegacyConnect { .. } => "legacy_connect",
+            Self::LegacyMessage { .. } => "legacy_message",
+            Self::Confirm { then, .. } => then.name(),
+            Self::Reject(_) => "rejected",
+        }
+    }
+
+    /// The session the route serves, if it names one.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn session(&self) -> Option<&Arc<LiveSession>> {
+        match self {
+            Self::InSession { session, .. }
+            | Self::Stream { session, .. }
+            | Self::Delete { session }
+            | Self::LegacyMessage { session, .. } => Some(session),
+            Self::LegacyConnect { takeover } => takeover.as_ref(),
+            Self::Confirm { then, .. } => then.session(),
+            Self::Initialize { .. } | Self::Stateless { .. } | Self::Modern | Self::Reject(_) => {
+                None
+            }
+        }
+    }
+}
+
 impl From<Rejection> for Route {
     fn from(rejection: Rejection) -> Self {
         Self::Reject(rejection)

@@ -36,6 +36,25 @@ pub enum CloseReason {
     Disconnected,
 }
 
+impl CloseReason {
+    /// A short stable name for logs and metric labels.
+    ///
+    /// ```
+    /// assert_eq!(mcp_tower::CloseReason::Expired.as_str(), "expired");
+    /// ```
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Deleted => "deleted",
+            Self::Expired => "expired",
+            Self::InitializeTimeout => "initialize_timeout",
+            Self::Closed => "closed",
+            Self::Shutdown => "shutdown",
+            Self::Disconnected => "disconnected",
+        }
+    }
+}
+
 /// A session that ended, as [`McpLayer::on_session_closed`](crate::McpLayer::on_session_closed)
 /// is told of it: which one, why, and over which transport it was served.
 ///

@@ -26,6 +26,38 @@ impl SessionId {
     }
 }
 
+impl SessionId {
+    /// A label for logs and traces that names the session without granting access to it: its
+    /// slot and generation (`"17.3"`), never the secret. Labels are unique among the sessions
+    /// alive at one time on one node.
+    ///
+    /// ```
+    /// # use mcp_tower::McpLayer;
+    /// let layer = McpLayer::new().on_session_closed(|closed| {
+    ///     println!("session {} closed: {:?}", closed.id.label(), closed.reason);
+    /// });
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn label(&self) -> SessionLabel {
+        SessionLabel(IdParts::decode(self.0.as_bytes()).map(|parts| (parts.key, parts.generation)))
+    }
+}
+
+/// The public label of a [`SessionId`] (see [`SessionId::label`]); `?` for an id this crate did
+/// not make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionLabel(Option<(u32, u32)>);
+
+impl fmt::Display for SessionLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some((key, generation)) => write!(f, "{key}.{generation}"),
+            None => f.write_str("?"),
+        }
+    }
+}
+
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

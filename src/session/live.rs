@@ -28,6 +28,7 @@ use super::transport::Transport;
 use crate::jsonrpc::{outgoing_bytes, RequestId};
 use crate::protocol::ProtocolVersion;
 use crate::sse::{DropHook, SseBody};
+use crate::telemetry::{self, StreamKind, StreamWatch};
 use crate::time;
 
 /// The node-local state of one session.
@@ -269,7 +270,7 @@ impl LiveSession {
             .streams
             .attach_legacy(&self.config, &on_drop, endpoint);
         end_older(older);
-        body
+        body.watched(StreamWatch::open(StreamKind::Legacy, Some(&self.id), false))
     }
 
     /// A legacy session lost its stream: it ends after the grace period unless a connect takes
@@ -372,6 +373,7 @@ impl LiveSession {
         let extensions = std::mem::take(&mut *self.extensions());
         drop(extensions);
         if self.record().is_some() {
+            telemetry::session_closed(&self.id, self.transport(), reason);
             if let Some(hook) = &self.config.on_session_closed {
                 hook(&SessionClosed {
                     id: self.id.clone(),
@@ -542,7 +544,9 @@ impl LiveSession {
         if self.config.polling == super::config::PollingPolicy::AfterPriming {
             self.poll_close(opened.0);
         }
-        opened
+        let (stream, body) = opened;
+        let watch = StreamWatch::open(StreamKind::Post, Some(&self.id), false);
+        (stream, body.watched(watch))
     }
 
     /// SEP-1699: closes the stream's connection (after what is queued, the priming event
@@ -604,7 +608,7 @@ impl LiveSession {
             .streams
             .attach_standalone(&self.config, &on_drop, version);
         end_older(older);
-        body
+        body.watched(StreamWatch::open(StreamKind::Get, Some(&self.id), false))
     }
 
     /// Resumes a stream after `last_event_id` (see [`Streams::resume`]).
@@ -618,9 +622,14 @@ impl LiveSession {
             .state()
             .streams
             .resume(&self.config, &on_drop, last_event_id, version);
-        let (body, older) = resumed?;
+        let (body, older, stream) = resumed?;
         end_older(older);
-        Ok(body)
+        let kind = if stream == STANDALONE {
+            StreamKind::Get
+        } else {
+            StreamKind::Post
+        };
+        Ok(body.watched(StreamWatch::open(kind, Some(&self.id), true)))
     }
 }
 
@@ -764,6 +773,7 @@ impl LiveSession {
                 () = tokio::time::sleep_until(cap) => {
                     // The guard removes the entry and sends notifications/cancelled.
                     drop(guard);
+                    telemetry::client_request_timeout(&self.id, method, start.elapsed());
                     return Err(ClientRequestError::Timeout(start.elapsed()));
                 }
             }

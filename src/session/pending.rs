@@ -11,6 +11,7 @@ use slab::Slab;
 use tokio::sync::{oneshot, Notify};
 
 use crate::jsonrpc::ErrorObject;
+use crate::telemetry::PendingWatch;
 
 /// Ids are `generation << 16 | slot`, so a reused slot never answers to an old id.
 const SLOT_BITS: u32 = 16;
@@ -30,6 +31,8 @@ pub(crate) struct Waiting {
     generation: u32,
     pub(crate) tx: oneshot::Sender<Answer>,
     pub(crate) progress: Arc<Notify>,
+    /// Counts the request as pending while it waits (`telemetry`).
+    _watch: PendingWatch,
 }
 
 impl Pending {
@@ -48,6 +51,7 @@ impl Pending {
             generation: self.generation,
             tx,
             progress: progress.clone(),
+            _watch: PendingWatch::start(),
         });
         let id = i64::from(self.generation) << SLOT_BITS | i64::try_from(slot).ok()?;
         Some((id, rx, progress))

@@ -24,6 +24,7 @@ use crate::sse::{
     channel, message_event, DropHook, Event, Queued, Refused, SseBody, SseSender, EVENT_ID_LEN,
     ID_LINE_LEN,
 };
+use crate::telemetry::{self, StreamKind};
 
 /// Finished request streams a session keeps for late resumption (the log's age bound applies
 /// too); older ones are forgotten.
@@ -316,6 +317,12 @@ impl Streams {
             Some(Err(Refused::Full)) => {
                 // Too slow a reader: end its connection with a retry hint; it resumes from the
                 // log and gets this event then.
+                let kind = if stream == STANDALONE {
+                    StreamKind::Get
+                } else {
+                    StreamKind::Post
+                };
+                telemetry::slow_consumer(kind, None);
                 if let Some(conn) = st.conn.take() {
                     conn.close(retry_hint(config));
                 }
@@ -457,7 +464,10 @@ impl Streams {
         };
         match conn.tx.try_queue(queued) {
             Ok(()) => (Delivery::Sent, None),
-            Err(Refused::Full) => (Delivery::Dropped, st.conn.take()),
+            Err(Refused::Full) => {
+                telemetry::slow_consumer(StreamKind::Legacy, None);
+                (Delivery::Dropped, st.conn.take())
+            }
             Err(Refused::Closed) => {
                 st.conn = None;
                 (Delivery::Dropped, None)
@@ -474,13 +484,16 @@ impl Streams {
         on_drop: OnDrop<'_>,
         last_event_id: &[u8],
         version: ProtocolVersion,
-    ) -> Result<(SseBody, Option<Conn>), ResumeError> {
+    ) -> Result<(SseBody, Option<Conn>, u32), ResumeError> {
         let polls = version.primes_streams();
         let (stream, after) = self
             .parse_event_id(last_event_id)
             .ok_or(ResumeError::Malformed)?;
         match self.map.get(&stream) {
-            None => return Err(ResumeError::Gone),
+            None => {
+                telemetry::replay_miss();
+                return Err(ResumeError::Gone);
+            }
             Some(st) if after > st.next_seq => return Err(ResumeError::Malformed),
             Some(_) => {}
         }
@@ -488,7 +501,10 @@ impl Streams {
             Replay::Events(events) => events,
             // Nothing was ever recorded (only a priming event went out): nothing to replay.
             Replay::Unknown => Vec::new(),
-            Replay::Expired(_) => return Err(ResumeError::Gone),
+            Replay::Expired(_) => {
+                telemetry::replay_miss();
+                return Err(ResumeError::Gone);
+            }
         };
         let (tx, body, conn) = self.connect(config, on_drop, stream, events.len(), polls);
         for (seq, event) in events {
@@ -503,7 +519,7 @@ impl Streams {
         } else {
             st.conn.replace(Conn { id: conn, tx })
         };
-        Ok((body, older))
+        Ok((body, older, stream))
     }
 
     /// Forgets finished request streams beyond the newest `keep`.

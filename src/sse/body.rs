@@ -13,6 +13,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use super::event::{with_id, EVENT_ID_LEN, KEEP_ALIVE};
+use crate::telemetry::StreamWatch;
 
 /// Creates a bounded event channel: the [`SseSender`] half pushes encoded events, the [`SseBody`]
 /// half is the response body that writes them.
@@ -65,6 +66,8 @@ pub fn channel(capacity: usize) -> (SseSender, SseBody) {
         deadline: None,
         on_drop: None,
         done: false,
+        #[cfg(any(feature = "tracing", feature = "metrics"))]
+        watch: None,
     };
     (sender, body)
 }
@@ -348,6 +351,9 @@ pub struct SseBody {
     deadline: Option<Box<Deadline>>,
     on_drop: Option<DropHook>,
     done: bool,
+    /// What the transport reports about the streams it serves (none on a user's own channel).
+    #[cfg(any(feature = "tracing", feature = "metrics"))]
+    watch: Option<StreamWatch>,
 }
 
 /// [`SseBody::close_after`]: when, and what to write then.
@@ -388,6 +394,20 @@ impl SseBody {
     /// away.
     pub(crate) fn on_drop(mut self, hook: DropHook) -> Self {
         self.on_drop = Some(hook);
+        self
+    }
+
+    /// Reports this stream as one the transport serves (see `telemetry`).
+    #[must_use]
+    #[cfg_attr(
+        not(any(feature = "tracing", feature = "metrics")),
+        allow(unused_mut, unused_variables, clippy::needless_pass_by_value)
+    )]
+    pub(crate) fn watched(mut self, watch: StreamWatch) -> Self {
+        #[cfg(any(feature = "tracing", feature = "metrics"))]
+        {
+            self.watch = Some(watch);
+        }
         self
     }
 
@@ -474,6 +494,10 @@ impl Body for SseBody {
                             .reset(crate::time::deadline(Instant::now(), ka.interval));
                     }
                 }
+                #[cfg(any(feature = "tracing", feature = "metrics"))]
+                if let Some(watch) = &this.watch {
+                    watch.event_sent();
+                }
                 Poll::Ready(Some(Ok(Frame::data(event.into_frame()))))
             }
             Poll::Ready(None) => {
@@ -517,6 +541,10 @@ impl Body for SseBody {
 
 impl Drop for SseBody {
     fn drop(&mut self) {
+        #[cfg(any(feature = "tracing", feature = "metrics"))]
+        if let Some(watch) = &self.watch {
+            watch.closed(self.done);
+        }
         self.close_channel();
         if let Some(hook) = self.on_drop.take() {
             hook();

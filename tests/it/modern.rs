@@ -300,6 +300,50 @@ async fn method_and_name_headers_must_match_the_body() {
     }
 }
 
+/// The tasks extension's routing header: `Mcp-Name` on `tasks/get`, `tasks/update` and
+/// `tasks/cancel` must equal `params.taskId`, so that a balancer can route by it.
+#[tokio::test]
+async fn the_name_header_of_a_tasks_method_must_equal_the_task_id() {
+    let server = Server::with_handler(
+        McpLayer::new(),
+        handler(|req: McpRequest| async move {
+            McpResponse::result(json!({ "seen": req.params().unwrap()["taskId"] }))
+        }),
+    );
+    for method in ["tasks/get", "tasks/update", "tasks/cancel"] {
+        let body = request(3, method, with_meta(json!({ "taskId": "t-1" })));
+        let wrong: [&[(&str, &str)]; 2] = [
+            &[("mcp-protocol-version", V26), ("mcp-method", method)],
+            &[
+                ("mcp-protocol-version", V26),
+                ("mcp-method", method),
+                ("mcp-name", "t-2"),
+            ],
+        ];
+        for headers in wrong {
+            let res = server.send(custom(headers, &body)).await;
+            refused(
+                res,
+                StatusCode::BAD_REQUEST,
+                RejectionKind::HeaderMismatch,
+                json!(3),
+            )
+            .await;
+        }
+        let res = server
+            .send(custom(
+                &[
+                    ("mcp-protocol-version", V26),
+                    ("mcp-method", method),
+                    ("mcp-name", " t-1 "),
+                ],
+                &body,
+            ))
+            .await;
+        assert_eq!(json_reply(res).await["result"]["seen"], "t-1", "{method}");
+    }
+}
+
 #[tokio::test]
 async fn removed_and_unknown_methods_are_404() {
     let server = Server::example(McpLayer::new());
