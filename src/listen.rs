@@ -223,7 +223,9 @@ impl Listeners {
         );
         // The channel is new and has room for two events.
         let _ = tx.try_send(message_event(None, &ack));
-        let id_json = serde_json::to_vec(&id).unwrap_or_default().into_boxed_slice();
+        let id_json = serde_json::to_vec(&id)
+            .unwrap_or_default()
+            .into_boxed_slice();
         let key = streams.insert(Listener {
             id,
             id_json,

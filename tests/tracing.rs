@@ -150,4 +150,3 @@ fn stream_events_and_client_request_timeouts_are_logged() {
     );
     assert!(out.contains("client request timed out"), "{out}");
 }
-
