@@ -18,7 +18,12 @@
 #    scenarios: the suite's exit status ignores their failures, .ci/conformance_report.py does
 #    not (it judges every check it finds, and fails when one of those scenarios did not run);
 # 4. runs tests/interop/ts/client.mjs and tests/interop/python/client.py against the example
-#    server (Streamable HTTP, /mcp), and tests/interop/ts/legacy.mjs (`SSEClientTransport`) and
+#    server (Streamable HTTP, /mcp, the session era); tests/interop/ts-2026/client.mjs
+#    (`@modelcontextprotocol/client` 2.x, `versionNegotiation: {mode: 'auto'}`, its own
+#    package-lock.json and cache dir) and tests/interop/python/client_2026.py (`Client(url)`,
+#    auto by default, same venv: requirements.txt already pins mcp 2.3.0), which must land on
+#    2026-07-28 and get a sampling answer through input_required (MRTR);
+#    and tests/interop/ts/legacy.mjs (`SSEClientTransport`) and
 #    tests/interop/python/legacy_client.py (`sse_client`) and the MCP Inspector CLI
 #    (`--transport sse`, tools/list and tools/call) against its legacy HTTP+SSE
 #    transport (/sse + /messages);
@@ -119,20 +124,28 @@ if ((want_conformance)); then
 	install_npm_pinned "conformance-$CONFORMANCE_ALPHA" @modelcontextprotocol/conformance "$CONFORMANCE_ALPHA"
 fi
 
-if ((want_interop || want_browser)); then
-	# TypeScript SDK: exactly what tests/interop/ts/package-lock.json says.
-	ts_dir="$CACHE/interop-ts"
-	ts_key=$(sha256sum "$ROOT/tests/interop/ts/package-lock.json" | cut -d' ' -f1)
-	if [[ "$(cat "$ts_dir/.key" 2>/dev/null)" == "$ts_key" ]]; then
-		step "TypeScript SDK (tests/interop/ts/package-lock.json): cached"
+# Installs exactly what tests/interop/$1/package-lock.json says into $CACHE/$2 (npm ci), unless
+# that lock is already installed there, and links its node_modules beside the scripts (Node
+# resolves their imports from there).
+install_npm_locked() {
+	local src="$ROOT/tests/interop/$1" dir="$CACHE/$2" key
+	key=$(sha256sum "$src/package-lock.json" | cut -d' ' -f1)
+	if [[ "$(cat "$dir/.key" 2>/dev/null)" == "$key" ]]; then
+		step "tests/interop/$1/package-lock.json: cached"
 	else
-		step "installing the TypeScript SDK from tests/interop/ts/package-lock.json (npm ci)"
-		rm -rf "$ts_dir"
-		mkdir -p "$ts_dir"
-		cp "$ROOT/tests/interop/ts/package.json" "$ROOT/tests/interop/ts/package-lock.json" "$ts_dir/"
-		"${NPM[@]}" ci --prefix "$ts_dir" >/dev/null
-		echo "$ts_key" >"$ts_dir/.key"
+		step "installing tests/interop/$1/package-lock.json (npm ci)"
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		cp "$src/package.json" "$src/package-lock.json" "$dir/"
+		"${NPM[@]}" ci --prefix "$dir" >/dev/null
+		echo "$key" >"$dir/.key"
 	fi
+	ln -sfn "$dir/node_modules" "$src/node_modules"
+}
+
+if ((want_interop || want_browser)); then
+	# The TypeScript SDK 1.x (session era; the browser test bundles it too).
+	install_npm_locked ts interop-ts
 fi
 
 if ((want_browser)); then
@@ -161,9 +174,9 @@ if ((want_browser)); then
 fi
 
 if ((want_interop)); then
+	# The 2.x client (2026-07-28), in its own dir.
+	install_npm_locked ts-2026 interop-ts-2026
 	install_npm_pinned "inspector-$INSPECTOR_VERSION" @modelcontextprotocol/inspector "$INSPECTOR_VERSION"
-	# Node resolves client.mjs's imports from a node_modules beside it.
-	ln -sfn "$ts_dir/node_modules" "$ROOT/tests/interop/ts/node_modules"
 
 	# Python SDK: a virtual environment with tests/interop/python/requirements.txt.
 	venv="$CACHE/venv"
@@ -278,6 +291,13 @@ if ((want_interop)); then
 
 	step "Python SDK client (tests/interop/python/client.py) against $SERVER_URL"
 	timeout 120 "$CACHE/venv/bin/python" "$ROOT/tests/interop/python/client.py" "$SERVER_URL" || status=1
+
+	# The 2026-07-28 era on the same endpoint: both clients probe server/discover (auto mode).
+	step "TypeScript client 2.x, versionNegotiation auto (tests/interop/ts-2026/client.mjs) against $SERVER_URL"
+	timeout 120 "$NODE" "$ROOT/tests/interop/ts-2026/client.mjs" "$SERVER_URL" || status=1
+
+	step "Python SDK Client(url), auto mode (tests/interop/python/client_2026.py) against $SERVER_URL"
+	timeout 120 "$CACHE/venv/bin/python" "$ROOT/tests/interop/python/client_2026.py" "$SERVER_URL" || status=1
 
 	# The same server's legacy HTTP+SSE transport (protocol 2024-11-05).
 	LEGACY_URL="${SERVER_URL%/mcp}/sse"

@@ -6,9 +6,11 @@
 //! cargo run --example client --features client -- http://host:port/mcp
 //! ```
 //!
-//! It connects, lists the server's tools, calls `echo` if the server has it, calls `countdown`
-//! with a progress token if it has that one (printing each progress notification as it
-//! arrives), ends the session and exits non-zero on any failure. `https://` URLs need a TLS
+//! It connects in whichever era the server speaks (`server/discover` first, for 2026-07-28;
+//! `initialize` and a session for an older server), lists the server's tools, calls `echo` if
+//! the server has it, calls `countdown` with a progress token if it has that one (printing each
+//! progress notification as it arrives), ends the session (if there is one) and exits non-zero
+//! on any failure. `https://` URLs need a TLS
 //! connector: see the `mcp_tower::client` module docs.
 
 use std::process::ExitCode;
@@ -55,21 +57,36 @@ async fn run(url: &str) -> Result<(), Error> {
         .client_info("mcp-tower-example-client", env!("CARGO_PKG_VERSION"))
         .build();
 
-    let info = client.initialize().await?;
+    // The `InitializeResult` names the server in `serverInfo`; a 2026-07-28 `DiscoverResult`
+    // in its `_meta`.
+    let info = client.connect().await?;
+    let server = info
+        .get("serverInfo")
+        .or_else(|| info["_meta"].get("io.modelcontextprotocol/serverInfo"))
+        .cloned()
+        .unwrap_or_default();
     println!(
         "connected to {} {} (protocol {}, session {})",
-        info["serverInfo"]["name"].as_str().unwrap_or("?"),
-        info["serverInfo"]["version"].as_str().unwrap_or("?"),
+        server["name"].as_str().unwrap_or("?"),
+        server["version"].as_str().unwrap_or("?"),
         client.protocol_version().map_or("?", |v| v.as_str()),
         client.session_id().as_deref().unwrap_or("none"),
     );
 
+    let had_session = client.session_id().is_some();
     let outcome = session(&client).await;
-    // End the session whatever happened; report the first failure.
+    // End the session (if any) whatever happened; report the first failure.
     let closed = client.close().await;
     outcome?;
     closed?;
-    println!("session closed");
+    println!(
+        "{}",
+        if had_session {
+            "session closed"
+        } else {
+            "done"
+        }
+    );
     Ok(())
 }
 

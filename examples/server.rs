@@ -28,6 +28,11 @@ async fn main() -> Result<(), BoxError> {
     let port = common::serve::port_from_args(3000)?;
     let mut layer = McpLayer::new()
         .response_mode(response_mode_from_env()?)
+        // Stamped on every 2026-07-28 result as `_meta["io.modelcontextprotocol/serverInfo"]`.
+        .server_info(serde_json::json!({
+            "name": "mcp-tower-example",
+            "version": env!("CARGO_PKG_VERSION"),
+        }))
         // The 2024-11-05 transport, for clients and gateways that predate Streamable HTTP.
         .legacy_sse("/sse", "/messages");
     if let Ok(origins) = std::env::var("MCP_ALLOWED_ORIGINS") {

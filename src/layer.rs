@@ -282,7 +282,10 @@ impl McpLayer {
     /// The server's `Implementation` object (`{"name", "version", ..}`), stamped as
     /// `_meta["io.modelcontextprotocol/serverInfo"]` on every stateless-era (2026-07-28) result
     /// that does not carry one (default none). Such results also get `resultType: "complete"`
-    /// when the handler left it out, whether or not this is set.
+    /// when the handler left it out, whether or not this is set; and the results of
+    /// `server/discover`, the list methods and `resources/read` get the caching fields the
+    /// schema requires, `ttlMs: 0` and `cacheScope: "private"` (cache nothing), unless the
+    /// handler set its own.
     ///
     /// ```
     /// use mcp_tower::McpLayer;

@@ -13,9 +13,24 @@ use mcp_tower::{McpRequest, McpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// Answers `initialize`, `ping`, `tools/list` and `tools/call`.
+/// Answers `initialize` (session era), `server/discover` (2026-07-28), `ping`, `tools/list`
+/// and `tools/call`.
 pub(crate) async fn handle(req: McpRequest) -> Result<McpResponse, Infallible> {
     Ok(match req.method() {
+        // The 2026-07-28 era's stand-in for `initialize`: which versions and what features.
+        // `ask_llm` works in both eras: `ctx.request` is a real request in a session, and an
+        // `InputRequiredResult` (the client retries with the answer) on a 2026-07-28 call.
+        "server/discover" => McpResponse::result(json!({
+            "supportedVersions": mcp_tower::ProtocolVersion::ALL
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Vec<_>>(),
+            "capabilities": { "tools": {} },
+            "instructions": "Tools: echo, add, countdown, slow_count, ask_llm.",
+            // Nothing here depends on who asks: any cache may keep it for a minute.
+            "ttlMs": 60_000,
+            "cacheScope": "public",
+        })),
         "initialize" => McpResponse::result(json!({
             // The transport has negotiated the version already: echo it.
             "protocolVersion": req.protocol_version().as_str(),

@@ -49,6 +49,9 @@ pub enum ErrorKind {
     RetriesExhausted,
     /// A request could not be built (for example a header value that is not valid).
     InvalidRequest,
+    /// A 2026-07-28 request was answered `input_required` more times than
+    /// [`max_input_rounds`](super::StreamableHttpClientBuilder::max_input_rounds) allows.
+    InputRounds,
 }
 
 impl fmt::Display for ErrorKind {
@@ -66,6 +69,7 @@ impl fmt::Display for ErrorKind {
             Self::Rpc => "json-rpc error",
             Self::RetriesExhausted => "gave up reconnecting",
             Self::InvalidRequest => "invalid request",
+            Self::InputRounds => "too many input rounds",
         })
     }
 }

@@ -17,23 +17,23 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use bytes::Bytes;
-use futures_util::StreamExt as _;
 use http::header;
 use http::{Method, Request, Response, StatusCode, Uri};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::oneshot;
 use tower::{Service, ServiceExt as _};
 
-use super::body::{byte_stream, ByteStream, ClientBody};
+use super::body::{byte_stream, ClientBody};
+use super::config::Config;
 use super::error::{ClientError, ErrorKind};
 use super::event_source::is_event_stream;
-use super::streamable::{
-    error_status, outgoing, response_outcome, Config, ServerMessage, ServerRequest,
-    StreamableHttpClient, StreamableHttpClientBuilder,
+use super::message::{ServerMessage, ServerRequest};
+use super::shared::{
+    error_status, handle_server_request, initialize_params, outgoing, post_request, response,
+    response_outcome, SseReader,
 };
-use crate::jsonrpc::{self, code, ErrorObject};
+use super::streamable::{StreamableHttpClient, StreamableHttpClientBuilder};
 use crate::protocol::ProtocolVersion;
-use crate::sse::SseDecoder;
 use crate::BoxError;
 
 type Waiting = HashMap<i64, oneshot::Sender<Result<Value, ClientError>>>;
@@ -197,10 +197,8 @@ where
                     "the legacy SSE URL did not answer with text/event-stream",
                 ));
             }
-            let mut stream = Stream {
-                body: byte_stream(response.into_body()),
-                decoder: SseDecoder::new().max_event_size(config.max_event_size),
-            };
+            let mut stream =
+                SseReader::new(byte_stream(response.into_body()), config.max_event_size);
             match stream.next().await? {
                 Some((kind, data)) if kind == "endpoint" => Ok((resolve(&sse_uri, &data)?, stream)),
                 Some((kind, _)) => Err(ClientError::msg(
@@ -246,12 +244,7 @@ where
     /// [`ErrorKind::UnsupportedVersion`] when the server picks a version that is not a
     /// [`ProtocolVersion`]; otherwise as for [`request`](Self::request).
     pub async fn initialize(&self) -> Result<Value, ClientError> {
-        let config = &self.inner.config;
-        let params = json!({
-            "protocolVersion": config.protocol_version.as_str(),
-            "capabilities": config.capabilities,
-            "clientInfo": config.client_info,
-        });
+        let params = initialize_params(&self.inner.config);
         let result = self.request("initialize", Some(params)).await?;
         let version = result.get("protocolVersion").and_then(Value::as_str);
         if version
@@ -319,15 +312,14 @@ where
 
     /// POSTs one message to the endpoint; any `2xx` will do (the answer comes on the stream).
     async fn post(&self, message: Bytes) -> Result<(), ClientError> {
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(self.inner.endpoint.clone())
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(ClientBody::from(message))
-            .map_err(|e| ClientError::new(ErrorKind::InvalidRequest).with_source(e))?;
-        for (name, value) in &self.inner.config.headers {
-            request.headers_mut().append(name, value.clone());
-        }
+        let config = &self.inner.config;
+        let request = post_request(
+            &self.inner.endpoint,
+            None,
+            &config.headers,
+            &http::HeaderMap::new(),
+            message,
+        )?;
         let response = self
             .service()
             .oneshot(request)
@@ -343,51 +335,16 @@ where
     /// Answers a request from the server through the handler, and POSTs the answer back.
     async fn answer(&self, request: ServerRequest) {
         let id = request.id().clone();
-        let outcome = match &self.inner.config.handler {
-            Some(handler) => handler(request).await,
-            None if request.method() == "ping" => Ok(json!({})),
-            None => Err(ErrorObject::new(
-                code::METHOD_NOT_FOUND,
-                format!("method not found: {}", request.method()),
-            )),
-        };
+        let outcome = handle_server_request(&self.inner.config, request).await;
         // A failed POST means the session is gone; the stream's end reports that.
-        let _ = self
-            .post(Bytes::from(jsonrpc::response_bytes(&id, &outcome)))
-            .await;
-    }
-}
-
-/// The legacy stream being read.
-struct Stream {
-    body: ByteStream,
-    decoder: SseDecoder,
-}
-
-impl Stream {
-    /// The next event, as its type and data; `None` at the end of the stream.
-    async fn next(&mut self) -> Result<Option<(String, String)>, ClientError> {
-        loop {
-            let event = self
-                .decoder
-                .next_event()
-                .map_err(|e| ClientError::new(ErrorKind::EventTooLarge).with_source(e))?;
-            if let Some(event) = event {
-                return Ok(Some((event.event_type().to_owned(), event.into_data())));
-            }
-            match self.body.next().await {
-                Some(Ok(chunk)) => self.decoder.push(&chunk),
-                Some(Err(e)) => return Err(ClientError::new(ErrorKind::Transport).with_source(e)),
-                None => return Ok(None),
-            }
-        }
+        let _ = self.post(response(&id, &outcome)).await;
     }
 }
 
 /// Reads the stream until it ends: answers go to the requests waiting for them, server
 /// requests to the handler, everything else to the listener. Then every waiting request
 /// fails.
-async fn read<S, B>(client: Weak<Inner<S>>, mut stream: Stream)
+async fn read<S, B>(client: Weak<Inner<S>>, mut stream: SseReader)
 where
     S: Service<Request<ClientBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Error: Into<BoxError>,

@@ -10,6 +10,21 @@
 //!   stream, `MCP-Protocol-Version` on every request after `initialize`, optional
 //!   re-initialization when the session expires (`404`), `notifications/cancelled`, and
 //!   `DELETE` on close (`405` tolerated).
+//! - The same client speaks the stateless 2026-07-28 era:
+//!   [`connect`](StreamableHttpClient::connect) probes `server/discover` and falls back to
+//!   `initialize` on a session-era answer (400, 404 or 405, a JSON-RPC error, or no
+//!   2026-07-28 in the list); [`discover`](StreamableHttpClient::discover) probes only. On a
+//!   2026-07-28 connection every request carries `MCP-Protocol-Version`, `Mcp-Method`,
+//!   `Mcp-Name` (`tools/call`, `prompts/get`, `resources/read`), `Mcp-Param-*` for the
+//!   arguments a listed tool marks `x-mcp-header`, and `_meta` (protocol version, client
+//!   capabilities, `clientInfo`), and no session id. [`request`](StreamableHttpClient::request)
+//!   runs the multi-round-trip loop: an `input_required` result's `inputRequests` go to the
+//!   same [request handler](StreamableHttpClientBuilder::request_handler) that answers a
+//!   session's server requests, and the call is retried with `inputResponses` and the
+//!   `requestState`, at most
+//!   [`max_input_rounds`](StreamableHttpClientBuilder::max_input_rounds) times.
+//!   [`subscribe`](StreamableHttpClient::subscribe) opens a `subscriptions/listen` stream that
+//!   is re-opened, with the [`Backoff`], when it drops.
 //! - [`StreamableHttpClientBuilder::connect_with_fallback`] follows the specification's
 //!   backward-compatibility procedure: a server that answers the `initialize` POST with 400,
 //!   404 or 405 is spoken to over the legacy HTTP+SSE transport (protocol 2024-11-05) with a
@@ -125,20 +140,24 @@
 
 mod backoff;
 mod body;
+mod config;
 mod error;
 mod event_source;
 mod legacy;
+mod message;
+mod modern;
+mod shared;
 mod streamable;
+mod subscription;
 
 pub use backoff::{Backoff, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY};
 pub use body::ClientBody;
 pub use error::{ClientError, ErrorKind};
 pub use event_source::{CloseHandle, EventSource, DEFAULT_CONNECT_TIMEOUT};
 pub use legacy::{LegacySseClient, McpClient};
-pub use streamable::{
-    Call, ServerMessage, ServerRequest, ServerStream, StreamableHttpClient,
-    StreamableHttpClientBuilder,
-};
+pub use message::{ServerMessage, ServerRequest};
+pub use streamable::{Call, ServerStream, StreamableHttpClient, StreamableHttpClientBuilder};
+pub use subscription::Subscription;
 
 #[cfg(test)]
 mod tests;

@@ -8,110 +8,31 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt as _};
 
 use super::backoff::Backoff;
 use super::body::{byte_stream, read_to_end, ClientBody};
+use super::config::Config;
 use super::error::{ClientError, ErrorKind};
-use super::event_source::{is_event_stream, EventSource, DEFAULT_CONNECT_TIMEOUT};
-use crate::jsonrpc::{self, code, ErrorObject, RequestId};
+use super::event_source::{is_event_stream, EventSource};
+use super::message::{ServerMessage, ServerRequest};
+use super::modern::{self, ParamHeaders};
+use super::shared::{
+    error_status, handle_server_request, initialize_params, outgoing, post_request, response,
+    response_outcome,
+};
+use crate::jsonrpc::ErrorObject;
+use crate::mrtr::is_input_required;
 use crate::protocol::{ProtocolVersion, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 use crate::session::is_visible_ascii;
-use crate::sse::{SseEvent, DEFAULT_MAX_EVENT_SIZE};
+use crate::sse::SseEvent;
 use crate::BoxError;
 
 const ACCEPT_POST: &str = "application/json, text/event-stream";
-/// Largest HTTP error body read to find a JSON-RPC error in it.
-const MAX_ERROR_BODY: usize = 64 * 1024;
-
-type Handler =
-    dyn Fn(ServerRequest) -> BoxFuture<'static, Result<Value, ErrorObject>> + Send + Sync;
-type Listener = dyn Fn(ServerMessage) + Send + Sync;
-
-/// A request the server sent to the client (`sampling/createMessage`, `roots/list`,
-/// `elicitation/create`, `ping`, ...), as given to the
-/// [request handler](StreamableHttpClientBuilder::request_handler).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServerRequest {
-    id: RequestId,
-    method: String,
-    params: Option<Value>,
-}
-
-impl ServerRequest {
-    /// The server's request id (its own id space, string or integer).
-    #[must_use]
-    pub fn id(&self) -> &RequestId {
-        &self.id
-    }
-
-    /// The method, for example `sampling/createMessage`.
-    #[must_use]
-    pub fn method(&self) -> &str {
-        &self.method
-    }
-
-    /// The params, if any.
-    #[must_use]
-    pub fn params(&self) -> Option<&Value> {
-        self.params.as_ref()
-    }
-
-    pub(super) fn from_message(msg: &Value) -> Option<Self> {
-        Some(Self {
-            id: RequestId::from_value(msg.get("id")?)?,
-            method: msg.get("method")?.as_str()?.to_owned(),
-            params: msg.get("params").cloned(),
-        })
-    }
-}
-
-/// A message from the server other than the response being waited for.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum ServerMessage {
-    /// A notification, such as `notifications/progress` or `notifications/message`.
-    Notification(Value),
-    /// A request from the server. It has already been answered through the
-    /// [request handler](StreamableHttpClientBuilder::request_handler) and the answer POSTed
-    /// back; this is for information.
-    Request(Value),
-    /// Anything else that arrived on the stream: a response to another request, a request
-    /// whose id is neither a string nor an integer (it cannot be answered), or a JSON value
-    /// that is not a JSON-RPC message.
-    Other(Value),
-}
-
-impl ServerMessage {
-    /// The message's `method`, if it has one.
-    #[must_use]
-    pub fn method(&self) -> Option<&str> {
-        self.as_value().get("method").and_then(Value::as_str)
-    }
-
-    /// The whole JSON message.
-    #[must_use]
-    pub fn as_value(&self) -> &Value {
-        match self {
-            Self::Notification(v) | Self::Request(v) | Self::Other(v) => v,
-        }
-    }
-
-    pub(super) fn classify(msg: Value) -> Self {
-        let has_method = msg.get("method").is_some_and(Value::is_string);
-        match (has_method, msg.get("id")) {
-            (true, None) => Self::Notification(msg),
-            // Only a request that can be answered is one: see `Request`'s promise.
-            (true, Some(id)) if RequestId::from_value(id).is_some() => Self::Request(msg),
-            _ => Self::Other(msg),
-        }
-    }
-}
 
 /// Builds a [`StreamableHttpClient`]. See the [module docs](crate::client) for an example.
 #[must_use]
@@ -119,23 +40,6 @@ pub struct StreamableHttpClientBuilder<S> {
     pub(super) service: S,
     pub(super) uri: Uri,
     pub(super) config: Config,
-}
-
-/// The builder's settings; the legacy client (`legacy.rs`) uses them too.
-#[derive(Clone)]
-pub(super) struct Config {
-    pub(super) headers: HeaderMap,
-    pub(super) protocol_version: ProtocolVersion,
-    pub(super) client_info: Value,
-    pub(super) capabilities: Value,
-    backoff: Backoff,
-    pub(super) connect_timeout: Option<Duration>,
-    idle_timeout: Option<Duration>,
-    pub(super) max_event_size: usize,
-    reinitialize: bool,
-    pub(super) request_timeout: Option<Duration>,
-    pub(super) handler: Option<Arc<Handler>>,
-    pub(super) listener: Option<Arc<Listener>>,
 }
 
 impl<S> StreamableHttpClientBuilder<S> {
@@ -258,6 +162,26 @@ impl<S> StreamableHttpClientBuilder<S> {
         self
     }
 
+    /// How many times one 2026-07-28 [`request`](StreamableHttpClient::request) may be
+    /// answered with `input_required` (default 8). Each time, the client answers the server's
+    /// `inputRequests` through the [request handler](Self::request_handler) and sends the
+    /// request again with `inputResponses` and the `requestState`; one more `input_required`
+    /// than this fails the request with [`ErrorKind::InputRounds`].
+    ///
+    /// ```
+    /// # let service = tower::service_fn(|_: http::Request<mcp_tower::client::ClientBody>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// # });
+    /// let client = mcp_tower::client::StreamableHttpClient::builder(service, "http://localhost/mcp".parse().unwrap())
+    ///     .max_input_rounds(3)
+    ///     .build();
+    /// # drop(client);
+    /// ```
+    pub fn max_input_rounds(mut self, rounds: u32) -> Self {
+        self.config.max_input_rounds = rounds;
+        self
+    }
+
     /// Builds the client without contacting the server; call
     /// [`initialize`](StreamableHttpClient::initialize) next.
     pub fn build(self) -> StreamableHttpClient<S> {
@@ -269,6 +193,7 @@ impl<S> StreamableHttpClientBuilder<S> {
                 next_id: AtomicI64::new(0),
                 session: Mutex::new(Session::default()),
                 init_lock: tokio::sync::Mutex::new(()),
+                param_headers: Mutex::new(ParamHeaders::new()),
             }),
         }
     }
@@ -280,25 +205,6 @@ impl<S> fmt::Debug for StreamableHttpClientBuilder<S> {
             .field("service", &std::any::type_name::<S>())
             .field("uri", &self.uri)
             .field("config", &self.config)
-            .finish()
-    }
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .field("protocol_version", &self.protocol_version)
-            .field("client_info", &self.client_info)
-            .field("capabilities", &self.capabilities)
-            .field("backoff", &self.backoff)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("max_event_size", &self.max_event_size)
-            .field("reinitialize", &self.reinitialize)
-            .field("request_timeout", &self.request_timeout)
-            .field("handler", &self.handler.as_ref().map(|_| "<fn>"))
-            .field("listener", &self.listener.as_ref().map(|_| "<fn>"))
             .finish()
     }
 }
@@ -320,6 +226,8 @@ struct Inner<S> {
     session: Mutex<Session>,
     /// Serializes (re-)initialization; a tokio mutex, held across the handshake.
     init_lock: tokio::sync::Mutex<()>,
+    /// The `x-mcp-header` arguments of the tools listed so far (2026-07-28).
+    param_headers: Mutex<ParamHeaders>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -329,6 +237,13 @@ struct Session {
     init_result: Option<Value>,
     /// Bumped by every successful `initialize`, so concurrent `404`s re-initialize once.
     generation: u64,
+}
+
+impl Session {
+    /// The 2026-07-28 era (or later): no session, every request stands alone.
+    fn modern(&self) -> Option<ProtocolVersion> {
+        self.version.filter(|v| v.is_stateless())
+    }
 }
 
 impl<S> Clone for StreamableHttpClient<S> {
@@ -358,23 +273,7 @@ impl<S> StreamableHttpClient<S> {
         StreamableHttpClientBuilder {
             service,
             uri,
-            config: Config {
-                headers: HeaderMap::new(),
-                protocol_version: ProtocolVersion::LATEST_SESSION,
-                client_info: json!({
-                    "name": env!("CARGO_PKG_NAME"),
-                    "version": env!("CARGO_PKG_VERSION"),
-                }),
-                capabilities: json!({}),
-                backoff: Backoff::new(),
-                connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
-                idle_timeout: None,
-                max_event_size: DEFAULT_MAX_EVENT_SIZE,
-                reinitialize: false,
-                request_timeout: None,
-                handler: None,
-                listener: None,
-            },
+            config: Config::new(),
         }
     }
 
@@ -413,6 +312,14 @@ impl<S> StreamableHttpClient<S> {
             .session
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = session;
+    }
+
+    pub(super) fn max_message_size(&self) -> usize {
+        self.inner.config.max_event_size
+    }
+
+    pub(super) fn backoff(&self) -> Backoff {
+        self.inner.config.backoff
     }
 
     fn next_id(&self) -> i64 {
@@ -464,11 +371,7 @@ where
     async fn handshake(&self) -> Result<Value, ClientError> {
         let config = &self.inner.config;
         let id = self.next_id();
-        let params = json!({
-            "protocolVersion": config.protocol_version.as_str(),
-            "capabilities": config.capabilities,
-            "clientInfo": config.client_info,
-        });
+        let params = initialize_params(config);
         let message = outgoing(Some(id), "initialize", Some(&params));
         // The init lock is held throughout, so a silent server must not hold it for ever.
         let deadline = config.request_timeout.map(|limit| Instant::now() + limit);
@@ -546,7 +449,14 @@ where
     /// protocol errors otherwise.
     pub async fn request(&self, method: &str, params: Option<Value>) -> Result<Value, ClientError> {
         let id = self.next_id();
-        let work = async { self.call_id(id, method, params).await?.result().await };
+        let modern = self.session().modern().is_some();
+        let work = async {
+            if modern {
+                self.rounds(id, method, params).await
+            } else {
+                self.call_id(id, method, params).await?.result().await
+            }
+        };
         let Some(limit) = self.inner.config.request_timeout else {
             return work.await;
         };
@@ -554,16 +464,275 @@ where
             Ok(outcome) => outcome,
             Err(_) => {
                 let reason = format!("no response within {limit:?}");
-                let params = json!({ "requestId": id, "reason": reason });
-                // Best effort: the caller learns about the timeout either way.
-                let _ = self.notify("notifications/cancelled", Some(params)).await;
+                if !modern {
+                    let params = json!({ "requestId": id, "reason": reason });
+                    // Best effort: the caller learns about the timeout either way.
+                    let _ = self.notify("notifications/cancelled", Some(params)).await;
+                }
+                // In 2026-07-28, dropping the call closed its stream: that is the cancellation.
                 Err(ClientError::msg(ErrorKind::Timeout, reason))
             }
         }
     }
 
+    /// A 2026-07-28 request with its multi-round-trip loop: while the result is
+    /// `input_required`, answer its `inputRequests` through the handler and send the request
+    /// again (a new id) with `inputResponses` and the `requestState`.
+    async fn rounds(
+        &self,
+        mut id: i64,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, ClientError> {
+        let mut params = params.unwrap_or_else(|| json!({}));
+        let mut round = 0;
+        loop {
+            let result = self
+                .call_id(id, method, Some(params.clone()))
+                .await?
+                .result()
+                .await?;
+            if !is_input_required(&result) {
+                if method == "tools/list" {
+                    modern::learn_tools(&result, &mut lock(&self.inner.param_headers));
+                }
+                return Ok(result);
+            }
+            round += 1;
+            if round > self.inner.config.max_input_rounds {
+                return Err(ClientError::msg(
+                    ErrorKind::InputRounds,
+                    format!(
+                        "{method} asked for input {round} times; the limit is {}",
+                        self.inner.config.max_input_rounds
+                    ),
+                ));
+            }
+            let responses = self.answer_inputs(&result).await?;
+            if let Value::Object(map) = &mut params {
+                map.insert("inputResponses".into(), Value::Object(responses));
+                match result.get("requestState") {
+                    Some(state) => map.insert("requestState".into(), state.clone()),
+                    None => map.remove("requestState"),
+                };
+            }
+            id = self.next_id();
+        }
+    }
+
+    /// Answers every input request of an `InputRequiredResult` through the request handler,
+    /// concurrently; the answers, by key.
+    async fn answer_inputs(&self, result: &Value) -> Result<Map<String, Value>, ClientError> {
+        let empty = Map::new();
+        let requests = result
+            .get("inputRequests")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let config = &self.inner.config;
+        let answers = requests.iter().map(|(key, request)| async move {
+            let method = request.get("method").and_then(Value::as_str).unwrap_or("");
+            let asked = ServerRequest::input(key, method, request.get("params").cloned());
+            let answer = handle_server_request(config, asked).await.map_err(|e| {
+                ClientError::msg(
+                    ErrorKind::Rpc,
+                    format!("the request handler failed input request {key:?} ({method})"),
+                )
+                .with_rpc(e)
+            })?;
+            Ok::<_, ClientError>((key.clone(), answer))
+        });
+        futures_util::future::join_all(answers)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Probes the server for the 2026-07-28 era: `server/discover`, without a session. When the
+    /// server lists 2026-07-28, every request from then on is a 2026-07-28 one (headers and
+    /// `_meta`, no session). Returns the `DiscoverResult` (also kept as
+    /// [`server_info`](Self::server_info)).
+    ///
+    /// ```
+    /// use mcp_tower::client::{ErrorKind, StreamableHttpClient};
+    /// use mcp_tower::{McpLayer, McpRequest, McpResponse, ProtocolVersion};
+    /// use serde_json::json;
+    /// use tower::Layer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_tower::client::ClientError> {
+    /// let app = |sessions_only: bool| {
+    ///     tower::service_fn(move |req: McpRequest| async move {
+    ///         Ok::<_, std::convert::Infallible>(match req.method() {
+    ///             "server/discover" if !sessions_only => McpResponse::result(json!({
+    ///                 "supportedVersions": ["2026-07-28"], "capabilities": {},
+    ///             })),
+    ///             other => McpResponse::method_not_found(other),
+    ///         })
+    ///     })
+    /// };
+    /// let url: http::Uri = "http://localhost/mcp".parse().unwrap();
+    /// let modern = StreamableHttpClient::builder(McpLayer::new().layer(app(false)), url.clone()).build();
+    /// let found = modern.discover().await?;
+    /// assert_eq!(found["supportedVersions"][0], "2026-07-28");
+    /// assert_eq!(modern.protocol_version(), Some(ProtocolVersion::V2026_07_28));
+    ///
+    /// // An application that does not know the method: 404 with -32601, a session-era answer.
+    /// let old = StreamableHttpClient::builder(McpLayer::new().layer(app(true)), url).build();
+    /// let err = old.discover().await.unwrap_err();
+    /// assert_eq!(err.status(), Some(http::StatusCode::NOT_FOUND));
+    /// assert_eq!(old.protocol_version(), None);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::UnsupportedVersion`] when the server does not list 2026-07-28; otherwise
+    /// as for [`request`](Self::request) (a session-era server answers 400, 404 or 405, or a
+    /// JSON-RPC error).
+    pub async fn discover(&self) -> Result<Value, ClientError> {
+        let version = ProtocolVersion::V2026_07_28;
+        let probe = Session {
+            version: Some(version),
+            ..Session::default()
+        };
+        let id = self.next_id();
+        let discover = async {
+            let (message, headers) =
+                self.modern_message(Some(id), "server/discover", None, version)?;
+            let response = self.post(&message, &headers).await?;
+            self.call_with(id, response, &probe, Some("server/discover"))
+                .await?
+                .result()
+                .await
+        };
+        let result = match self.inner.config.request_timeout {
+            Some(limit) => tokio::time::timeout(limit, discover).await.map_err(|_| {
+                ClientError::msg(ErrorKind::Timeout, "no answer to server/discover in time")
+            })??,
+            None => discover.await?,
+        };
+        let listed = result
+            .get("supportedVersions")
+            .and_then(Value::as_array)
+            .is_some_and(|versions| versions.iter().any(|v| v == version.as_str()));
+        if !listed {
+            return Err(ClientError::msg(
+                ErrorKind::UnsupportedVersion,
+                format!(
+                    "server/discover does not list {}: {}",
+                    version.as_str(),
+                    result.get("supportedVersions").unwrap_or(&Value::Null)
+                ),
+            ));
+        }
+        let previous = self.session();
+        self.set_session(Session {
+            version: Some(version),
+            init_result: Some(result.clone()),
+            generation: previous.generation.wrapping_add(1),
+            id: None,
+        });
+        Ok(result)
+    }
+
+    /// Connects in whichever era the server speaks, newest first: [`discover`](Self::discover)
+    /// (2026-07-28, stateless), and on an answer that means a session-era server (400, 404 or
+    /// 405, a JSON-RPC error such as −32601 or −32022, or no 2026-07-28 in the list) the
+    /// session handshake, [`initialize`](Self::initialize). Returns the `DiscoverResult` or the
+    /// `InitializeResult`; [`protocol_version`](Self::protocol_version) says which era won.
+    ///
+    /// ```
+    /// use mcp_tower::client::StreamableHttpClient;
+    /// use mcp_tower::{McpLayer, McpRequest, McpResponse, ProtocolVersion};
+    /// use serde_json::json;
+    /// use tower::Layer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_tower::client::ClientError> {
+    /// let server = McpLayer::new().layer(tower::service_fn(|req: McpRequest| async move {
+    ///     Ok::<_, std::convert::Infallible>(match req.method() {
+    ///         "server/discover" => McpResponse::result(json!({
+    ///             "supportedVersions": ["2025-11-25", "2026-07-28"],
+    ///             "capabilities": { "tools": {} },
+    ///         })),
+    ///         "tools/list" => McpResponse::result(json!({ "tools": [] })),
+    ///         other => McpResponse::method_not_found(other),
+    ///     })
+    /// }));
+    /// let client = StreamableHttpClient::builder(server, "http://localhost/mcp".parse().unwrap()).build();
+    /// client.connect().await?;
+    /// assert_eq!(client.protocol_version(), Some(ProtocolVersion::V2026_07_28));
+    /// assert!(client.session_id().is_none());
+    /// let tools = client.request("tools/list", None).await?;
+    /// assert_eq!(tools["resultType"], "complete");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The `server/discover` error when it does not mean a session-era server (401, 403, 5xx,
+    /// transport); otherwise as for [`initialize`](Self::initialize).
+    pub async fn connect(&self) -> Result<Value, ClientError> {
+        match self.discover().await {
+            Ok(result) => Ok(result),
+            Err(e) if modern::is_legacy_answer(&e) || modern::is_unsupported_version(&e) => {
+                self.initialize().await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// POSTs a `subscriptions/listen` request; its id and the `2xx` answer.
+    pub(super) async fn post_listen(
+        &self,
+        params: Value,
+    ) -> Result<(i64, Response<B>), ClientError> {
+        let Some(version) = self.session().modern() else {
+            return Err(ClientError::msg(
+                ErrorKind::Protocol,
+                "subscriptions/listen needs a 2026-07-28 connection: call discover or connect                  first",
+            ));
+        };
+        let id = self.next_id();
+        let (message, headers) =
+            self.modern_message(Some(id), "subscriptions/listen", Some(params), version)?;
+        Ok((id, self.post(&message, &headers).await?))
+    }
+
+    /// Reads a `2xx` answer to request `id` as a [`Call`].
+    pub(super) async fn read_answer(
+        &self,
+        id: i64,
+        response: Response<B>,
+    ) -> Result<Call<S>, ClientError> {
+        let session = self.session();
+        self.call_with(id, response, &session, None).await
+    }
+
+    /// A 2026-07-28 message and its headers.
+    fn modern_message(
+        &self,
+        id: Option<i64>,
+        method: &str,
+        params: Option<Value>,
+        version: ProtocolVersion,
+    ) -> Result<(Bytes, HeaderMap), ClientError> {
+        let params = modern::with_meta(&self.inner.config, version, params);
+        let mut headers = self.inner.config.headers.clone();
+        let era = modern::headers(version, method, &params, &lock(&self.inner.param_headers))?;
+        for (name, value) in &era {
+            headers.insert(name, value.clone());
+        }
+        Ok((outgoing(id, method, Some(&params)), headers))
+    }
+
     /// Sends a request and returns a [`Call`] that yields what the server sends before the
     /// response, then the response.
+    ///
+    /// On a 2026-07-28 connection a call is one round: an `input_required` result is returned
+    /// as it is (answer it and call again with `inputResponses` and `requestState`, or use
+    /// [`request`](Self::request), which runs the rounds), and [`Call::cancel`] closes the
+    /// stream, which is that era's cancellation.
     ///
     /// # Errors
     ///
@@ -580,6 +749,12 @@ where
         method: &str,
         params: Option<Value>,
     ) -> Result<Call<S>, ClientError> {
+        let session = self.session();
+        if let Some(version) = session.modern() {
+            let (message, headers) = self.modern_message(Some(id), method, params, version)?;
+            let response = self.post(&message, &headers).await?;
+            return self.call_with(id, response, &session, Some(method)).await;
+        }
         let message = outgoing(Some(id), method, params.as_ref());
         let (response, session) = self.post_in_session(&message).await?;
         self.call_with(id, response, &session, Some(method)).await
@@ -591,6 +766,10 @@ where
     ///
     /// Fails on a transport error or a non-`2xx` status.
     pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), ClientError> {
+        if let Some(version) = self.session().modern() {
+            let (message, headers) = self.modern_message(None, method, params, version)?;
+            return self.send(&message, &headers).await;
+        }
         let message = outgoing(None, method, params.as_ref());
         self.post_in_session(&message).await.map(drop)
     }
@@ -711,16 +890,14 @@ where
 
     /// POSTs one serialized message and returns the response if its status is `2xx`.
     async fn post(&self, message: &Bytes, headers: &HeaderMap) -> Result<Response<B>, ClientError> {
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(self.inner.uri.clone())
-            .header(header::ACCEPT, ACCEPT_POST)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(ClientBody::from(message.clone()))
-            .map_err(|e| ClientError::new(ErrorKind::InvalidRequest).with_source(e))?;
-        for (name, value) in headers {
-            request.headers_mut().append(name, value.clone());
-        }
+        // The builder's headers are in `headers` already (see `session_headers`).
+        let request = post_request(
+            &self.inner.uri,
+            Some(ACCEPT_POST),
+            &HeaderMap::new(),
+            headers,
+            message.clone(),
+        )?;
         let response = self.send_request(request).await?;
         if response.status().is_success() {
             Ok(response)
@@ -780,25 +957,17 @@ where
         let Some(request) = ServerRequest::from_message(request) else {
             return Ok(()); // an id that is neither string nor integer: nothing to answer to
         };
-        let id = request.id.clone();
-        let outcome = match &self.inner.config.handler {
-            Some(handler) => handler(request).await,
-            None if request.method == "ping" => Ok(json!({})),
-            None => Err(ErrorObject::new(
-                code::METHOD_NOT_FOUND,
-                format!("method not found: {}", request.method),
-            )),
-        };
-        let reply = Bytes::from(jsonrpc::response_bytes(&id, &outcome));
+        if self.session().modern().is_some() {
+            // 2026-07-28 has no server→client requests and forbids client responses: a request
+            // on a stream breaks the protocol; it is handed out, unanswered.
+            return Ok(());
+        }
+        let id = request.id().clone();
+        let outcome = handle_server_request(&self.inner.config, request).await;
+        let reply = response(&id, &outcome);
         let session = self.session();
         self.send(&reply, &self.session_headers(&session)).await
     }
-}
-
-/// Serializes a request (with `id`) or a notification the client sends.
-pub(super) fn outgoing(id: Option<i64>, method: &str, params: Option<&Value>) -> Bytes {
-    let id = id.map(RequestId::Number);
-    Bytes::from(jsonrpc::outgoing_bytes(id.as_ref(), method, params))
 }
 
 /// Runs one step of the handshake, failing with [`ErrorKind::Timeout`] at `deadline`.
@@ -817,26 +986,6 @@ async fn by_deadline<T>(
                 "initialize did not complete within the request timeout",
             ))
         })
-}
-
-pub(super) async fn error_status<B>(response: Response<B>, limit: usize) -> ClientError
-where
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let status = response.status();
-    let mut err = ClientError::new(ErrorKind::Status).with_status(status);
-    if let Ok(body) =
-        read_to_end(byte_stream(response.into_body()), limit.min(MAX_ERROR_BODY)).await
-    {
-        if let Some(rpc) = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(ErrorObject::from_value_lenient))
-        {
-            err = err.with_rpc(rpc);
-        }
-    }
-    err
 }
 
 /// One request in flight: read what the server sends before the response with
@@ -988,6 +1137,10 @@ where
         if let Source::Sse(events) = &mut self.source {
             events.close();
         }
+        if self.client.session().modern().is_some() {
+            // 2026-07-28: closing the response stream is the cancellation.
+            return Ok(());
+        }
         let mut params = json!({ "requestId": self.id });
         if let Some(reason) = reason {
             params["reason"] = json!(reason);
@@ -1031,19 +1184,6 @@ fn messages(value: Value) -> Vec<Value> {
     match value {
         Value::Array(batch) => batch,
         value => vec![value],
-    }
-}
-
-pub(super) fn response_outcome(value: &Value) -> Result<Value, ClientError> {
-    if let Some(result) = value.get("result") {
-        return Ok(result.clone());
-    }
-    match value.get("error").and_then(ErrorObject::from_value_lenient) {
-        Some(rpc) => Err(ClientError::new(ErrorKind::Rpc).with_rpc(rpc)),
-        None => Err(ClientError::msg(
-            ErrorKind::Protocol,
-            "response has neither result nor a valid error",
-        )),
     }
 }
 
@@ -1110,4 +1250,8 @@ where
     pub fn close(&mut self) {
         self.events.close();
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -42,6 +42,17 @@ use crate::protocol::{
 const FIRST_STATELESS: &str = "2026-07-28";
 
 /// Methods the 2026-07-28 revision removed: 404 with −32601 on a stateless-era request.
+/// Methods whose 2026-07-28 results are cacheable: the schema requires `ttlMs` and `cacheScope`
+/// on them.
+const CACHEABLE: [&str; 6] = [
+    "server/discover",
+    "tools/list",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+];
+
 const REMOVED: [&str; 5] = [
     "initialize",
     "ping",
@@ -464,6 +475,7 @@ where
         Err(refused) => return json_response(jsonrpc::error_bytes(Some(&id), &refused)),
     };
     // No session: the outbox writes to this request's own stream, never anywhere else.
+    let cacheable = CACHEABLE.contains(&method.as_str());
     let outbox = Outbox::buffered(None, Some(id.clone()), version);
     let ctx = RequestContext::new(version, None, head, params.as_ref(), Some(outbox.clone()))
         .with_round(round.clone());
@@ -476,6 +488,7 @@ where
         abort,
         id,
         config: config.clone(),
+        cacheable,
     };
     match config.response_mode {
         ResponseMode::Json => match call.await {
@@ -505,6 +518,8 @@ struct Reply {
     abort: AbortHandle,
     id: RequestId,
     config: Arc<Config>,
+    /// The method's result must carry `ttlMs` and `cacheScope`.
+    cacheable: bool,
 }
 
 impl Reply {
@@ -520,18 +535,19 @@ impl Reply {
             )
             .on_drop(Box::new(move || abort.abort()));
         let outbox = self.outbox;
-        let (id, config) = (self.id, self.config);
+        let (id, config, cacheable) = (self.id, self.config, self.cacheable);
         match futures_util::poll!(&mut call) {
             // Checked once, without waiting: an answer ready now is written before the head.
-            Poll::Ready(Some(res)) => finish_now(outbox, answer_bytes(&config, &id, &res)),
+            Poll::Ready(Some(res)) => {
+                finish_now(outbox, answer_bytes(&config, &id, cacheable, &res));
+            }
             Poll::Ready(None) => outbox.abandon(),
             Poll::Pending => {
                 tokio::spawn(async move {
                     match call.await {
                         Some(res) => {
-                            outbox
-                                .respond(&answer_bytes(&config, &id, &res), true)
-                                .await
+                            let json = answer_bytes(&config, &id, cacheable, &res);
+                            outbox.respond(&json, true).await;
                         }
                         None => outbox.abandon(),
                     }
@@ -552,7 +568,8 @@ impl Reply {
                 self.config.session.stream_capacity,
                 self.config.session.keep_alive,
             );
-            finish_now(self.outbox, answer_bytes(&self.config, &self.id, &res));
+            let json = answer_bytes(&self.config, &self.id, self.cacheable, &res);
+            finish_now(self.outbox, json);
             sse_response(body)
         } else {
             self.json(&res)
@@ -574,7 +591,8 @@ impl Reply {
             },
             Ok(_) => StatusCode::OK,
         };
-        let mut response = json_response(answer_bytes(&self.config, &self.id, res));
+        let json = answer_bytes(&self.config, &self.id, self.cacheable, res);
+        let mut response = json_response(json);
         *response.status_mut() = status;
         response
     }
@@ -597,13 +615,14 @@ fn finish_now(outbox: Arc<Outbox>, json: Vec<u8>) {
 }
 
 /// The answer's bytes, with an object result completed as the era asks (see [`Completed`]).
-fn answer_bytes(config: &Config, id: &RequestId, res: &McpResponse) -> Vec<u8> {
+fn answer_bytes(config: &Config, id: &RequestId, cacheable: bool, res: &McpResponse) -> Vec<u8> {
     match res.outcome() {
         Ok(Value::Object(map)) => jsonrpc::result_bytes(
             id,
             &Completed {
                 map,
                 server_info: config.server_info.as_deref(),
+                cacheable,
             },
         ),
         outcome => jsonrpc::response_bytes(id, outcome),
@@ -614,9 +633,14 @@ fn answer_bytes(config: &Config, id: &RequestId, res: &McpResponse) -> Vec<u8> {
 /// `_meta["io.modelcontextprotocol/serverInfo"]` where the handler left them out (its own
 /// values are kept, and a `_meta` that is not an object is left alone). The added fields are
 /// written beside the handler's rather than inserted into its map, so nothing is copied.
+///
+/// A complete result of a cacheable method also gets `ttlMs: 0` and `cacheScope: "private"`
+/// (fresh for nobody, shared with nobody) where the handler left them out: the 2026-07-28
+/// schema requires both there, and clients refuse the result without them.
 struct Completed<'a> {
     map: &'a Map<String, Value>,
     server_info: Option<&'a Value>,
+    cacheable: bool,
 }
 
 impl serde::Serialize for Completed<'_> {
@@ -629,10 +653,26 @@ impl serde::Serialize for Completed<'_> {
             Some(Value::Object(meta)) => !meta.contains_key(META_SERVER_INFO),
             Some(_) => false,
         });
-        let added = usize::from(add_type) + usize::from(info.is_some() && meta.is_none());
+        let complete = self
+            .map
+            .get("resultType")
+            .is_none_or(|t| t.as_str() == Some("complete"));
+        let cache = self.cacheable && complete;
+        let add_ttl = cache && !self.map.contains_key("ttlMs");
+        let add_scope = cache && !self.map.contains_key("cacheScope");
+        let added = usize::from(add_type)
+            + usize::from(info.is_some() && meta.is_none())
+            + usize::from(add_ttl)
+            + usize::from(add_scope);
         let mut out = serializer.serialize_map(Some(self.map.len() + added))?;
         if add_type {
             out.serialize_entry("resultType", "complete")?;
+        }
+        if add_ttl {
+            out.serialize_entry("ttlMs", &0)?;
+        }
+        if add_scope {
+            out.serialize_entry("cacheScope", "private")?;
         }
         for (key, value) in self.map {
             match (info, value) {
@@ -688,6 +728,10 @@ mod tests {
     }
 
     fn completed(result: Value, info: Option<&Value>) -> Value {
+        completed_as(result, info, false)
+    }
+
+    fn completed_as(result: Value, info: Option<&Value>, cacheable: bool) -> Value {
         let id = RequestId::Number(1);
         let bytes = answer_bytes(
             &Config {
@@ -695,9 +739,30 @@ mod tests {
                 ..Config::default()
             },
             &id,
+            cacheable,
             &McpResponse::result(result),
         );
         serde_json::from_slice::<Value>(&bytes).unwrap()["result"].clone()
+    }
+
+    #[test]
+    fn cacheable_results_get_safe_cache_fields_unless_the_handler_set_them() {
+        let done = completed_as(json!({ "tools": [] }), None, true);
+        assert_eq!(
+            done,
+            json!({ "resultType": "complete", "ttlMs": 0, "cacheScope": "private", "tools": [] })
+        );
+        let kept = completed_as(
+            json!({ "ttlMs": 60_000, "cacheScope": "public" }),
+            None,
+            true,
+        );
+        assert_eq!(kept["ttlMs"], 60_000);
+        assert_eq!(kept["cacheScope"], "public");
+        let asking = completed_as(json!({ "resultType": "input_required" }), None, true);
+        assert!(asking.get("ttlMs").is_none(), "{asking}");
+        let call = completed(json!({ "content": [] }), None);
+        assert!(call.get("cacheScope").is_none(), "{call}");
     }
 
     #[test]

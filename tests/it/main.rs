@@ -9,6 +9,9 @@ mod auth;
 mod batch;
 #[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "client")]
+mod client_2026;
+#[cfg(feature = "cors")]
 mod cors;
 mod durations;
 mod get_stream;

@@ -541,6 +541,38 @@ async fn results_get_server_info_and_result_type() {
     assert!(reply["result"].get("resultType").is_none(), "{reply}");
 }
 
+#[tokio::test]
+async fn cacheable_results_always_carry_ttl_and_scope() {
+    // The 2026-07-28 schema requires `ttlMs` and `cacheScope` on the list, read and discover
+    // results; the official Python client refuses a `tools/list` result without them. A
+    // handler written for both eras leaves them out: the layer adds the values that cache
+    // nothing (0, private). Values the handler set are kept; other results get none.
+    let server = Server::with_handler(
+        McpLayer::new(),
+        handler(|req: McpRequest| async move {
+            match req.method() {
+                "tools/list" => McpResponse::result(json!({ "tools": [] })),
+                "resources/read" => McpResponse::result(json!({
+                    "contents": [{ "uri": "a://b", "text": "x" }],
+                    "ttlMs": 5000,
+                    "cacheScope": "public",
+                })),
+                _ => McpResponse::result(json!({ "content": [] })),
+            }
+        }),
+    );
+    let reply = json_reply(server.send(modern(1, "tools/list", json!({}))).await).await;
+    assert_eq!(reply["result"]["ttlMs"], 0, "{reply}");
+    assert_eq!(reply["result"]["cacheScope"], "private", "{reply}");
+    let read = modern(2, "resources/read", json!({ "uri": "a://b" }));
+    let reply = json_reply(server.send(read).await).await;
+    assert_eq!(reply["result"]["ttlMs"], 5000, "{reply}");
+    assert_eq!(reply["result"]["cacheScope"], "public", "{reply}");
+    let reply = json_reply(server.send(modern(3, "tools/call", echo_params("x"))).await).await;
+    assert!(reply["result"].get("ttlMs").is_none(), "{reply}");
+    assert!(reply["result"].get("cacheScope").is_none(), "{reply}");
+}
+
 /// A handler that logs at two levels, then answers.
 fn logging_handler() -> Handler {
     handler(|req: McpRequest| async move {

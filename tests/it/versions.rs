@@ -197,10 +197,18 @@ async fn the_handler_sees_the_negotiated_version() {
 
 #[tokio::test]
 async fn a_2026_era_probe_is_served_by_the_stateless_era() {
-    // The example handler does not implement `server/discover`: its -32601 becomes a 404 with
-    // a JSON-RPC body echoing the id, which both official auto-mode clients take as "fall back
+    // A handler that does not implement `server/discover`: its -32601 becomes a 404 with a
+    // JSON-RPC body echoing the id, which both official auto-mode clients take as "fall back
     // to initialize". (`tests/it/modern.rs` covers the era itself.)
-    let server = Server::example(McpLayer::new());
+    let server = Server::with_handler(
+        McpLayer::new(),
+        tower::service_fn(|req: mcp_tower::McpRequest| async move {
+            if req.method() == "server/discover" {
+                return Ok(mcp_tower::McpResponse::method_not_found(req.method()));
+            }
+            crate::example::handle(req).await
+        }),
+    );
     let discover = json!({
         "jsonrpc": "2.0",
         "id": 1,
