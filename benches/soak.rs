@@ -13,7 +13,9 @@
 //! baseline: VmRSS of this process (server and load generator) and `Sessions::len()`. A sampler
 //! records the peak of both during the run. After it, the binary waits for the store to
 //! empty, and fails unless the count is 0, RSS is within `--rss-slack-kib` of the baseline, and
-//! no request failed.
+//! no request failed. `--rounds R` repeats the run R times in the same process, each measured
+//! against the same baseline: a leak grows from round to round, a one-off residue (the
+//! allocator keeping the pages of the peak) does not.
 #![allow(clippy::cast_precision_loss)]
 
 mod support;
@@ -31,7 +33,7 @@ use support::{
 };
 
 const USAGE: &str = "soak [--quick] [--sessions N] [--warm-up N] [--concurrency C] \
-                     [--idle-ms MS] [--rss-slack-kib KIB] [--workers W]";
+                     [--idle-ms MS] [--rss-slack-kib KIB] [--workers W] [--rounds R]";
 
 struct Plan {
     sessions: u64,
@@ -40,6 +42,7 @@ struct Plan {
     idle: Duration,
     slack: u64,
     workers: usize,
+    rounds: u32,
 }
 
 fn main() -> ExitCode {
@@ -61,6 +64,7 @@ fn run() -> Result<ExitCode, BoxError> {
             "idle-ms",
             "rss-slack-kib",
             "workers",
+            "rounds",
         ],
         USAGE,
     )?;
@@ -72,6 +76,7 @@ fn run() -> Result<ExitCode, BoxError> {
         idle: Duration::from_millis(args.get("idle-ms", 200)?),
         slack: args.get::<u64>("rss-slack-kib", 4096)? * 1024,
         workers: args.get("workers", 1)?,
+        rounds: args.get::<u32>("rounds", 1)?.max(1),
     };
     println!("machine: {}", support::machine());
     let layer = McpLayer::new().session_idle_timeout(plan.idle);
@@ -97,68 +102,79 @@ fn run() -> Result<ExitCode, BoxError> {
             mib(rss0 as f64)
         );
 
-        let peak = Arc::new((AtomicU64::new(rss0), AtomicUsize::new(count0)));
-        let sampler = {
-            let (peak, sessions) = (peak.clone(), sessions.clone());
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    peak.0.fetch_max(rss(), Ordering::Relaxed);
-                    peak.1.fetch_max(sessions.len(), Ordering::Relaxed);
-                }
-            })
-        };
-        let started = Instant::now();
-        let main = churn(&server, plan.sessions, plan.concurrency).await;
-        let took = started.elapsed();
-        let mid = (sessions.len(), rss());
-        let waited = settle(&sessions, plan.idle).await;
-        sampler.abort();
-        let (count1, rss1) = (sessions.len(), rss());
-        let (peak_rss, peak_count) = (peak.0.load(Ordering::Relaxed), peak.1.load(Ordering::Relaxed));
+        let mut errors = warm.errors;
+        for round in 1..=plan.rounds {
+            let peak = Arc::new((AtomicU64::new(rss0), AtomicUsize::new(count0)));
+            let sampler = {
+                let (peak, sessions) = (peak.clone(), sessions.clone());
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        peak.0.fetch_max(rss(), Ordering::Relaxed);
+                        peak.1.fetch_max(sessions.len(), Ordering::Relaxed);
+                    }
+                })
+            };
+            let started = Instant::now();
+            let main = churn(&server, plan.sessions, plan.concurrency).await;
+            let took = started.elapsed();
+            let mid = (sessions.len(), rss());
+            let waited = settle(&sessions, plan.idle).await;
+            sampler.abort();
+            let (count1, rss1) = (sessions.len(), rss());
+            let (peak_rss, peak_count) = (
+                peak.0.load(Ordering::Relaxed),
+                peak.1.load(Ordering::Relaxed),
+            );
+            errors += main.errors;
 
-        println!(
-            "run: {} sessions ({} deleted, {} left to expire after {:?} idle) in {:.1} s: \
-             {:.0} sessions/s, {} requests, {} errors",
-            plan.sessions,
-            main.deleted,
-            plan.sessions - main.deleted,
-            plan.idle,
-            took.as_secs_f64(),
-            plan.sessions as f64 / took.as_secs_f64(),
-            main.requests,
-            main.errors
-        );
-        println!(
-            "when the last request was answered: {} sessions live, RSS {}; store empty {:.2} s later",
-            mid.0,
-            mib(mid.1 as f64),
-            waited.as_secs_f64()
-        );
-        println!(
-            "RSS: baseline {} -> peak {} -> after {} (after - baseline: {:+} KiB; slack {} KiB)",
-            mib(rss0 as f64),
-            mib(peak_rss as f64),
-            mib(rss1 as f64),
-            (rss1 as i64 - rss0 as i64) / 1024,
-            plan.slack / 1024
-        );
-        println!("sessions in the store: baseline {count0} -> peak {peak_count} -> after {count1}");
-        if let Some(e) = &main.first_error {
-            println!("first error: {e}");
-        }
-        if warm.errors + main.errors > 0 {
-            failures.push(format!("{} requests failed", warm.errors + main.errors));
-        }
-        if count1 != 0 {
-            failures.push(format!("{count1} sessions left in the store"));
-        }
-        if rss1 > rss0 + plan.slack {
-            failures.push(format!(
-                "RSS {} above the baseline (slack {} KiB)",
-                mib((rss1 - rss0) as f64),
+            println!(
+                "round {round}/{}: {} sessions ({} deleted, {} left to expire after {:?} idle) \
+                 in {:.1} s: {:.0} sessions/s, {} requests, {} errors",
+                plan.rounds,
+                plan.sessions,
+                main.deleted,
+                plan.sessions - main.deleted,
+                plan.idle,
+                took.as_secs_f64(),
+                plan.sessions as f64 / took.as_secs_f64(),
+                main.requests,
+                main.errors
+            );
+            println!(
+                "  when the last request was answered: {} sessions live, RSS {}; store empty \
+                 {:.2} s later",
+                mid.0,
+                mib(mid.1 as f64),
+                waited.as_secs_f64()
+            );
+            println!(
+                "  RSS: baseline {} -> peak {} -> after {} (after - baseline: {:+} KiB; slack {} KiB)",
+                mib(rss0 as f64),
+                mib(peak_rss as f64),
+                mib(rss1 as f64),
+                (rss1 as i64 - rss0 as i64) / 1024,
                 plan.slack / 1024
-            ));
+            );
+            println!(
+                "  sessions in the store: baseline {count0} -> peak {peak_count} -> after {count1}"
+            );
+            if let Some(e) = &main.first_error {
+                println!("  first error: {e}");
+            }
+            if count1 != 0 {
+                failures.push(format!("round {round}: {count1} sessions left in the store"));
+            }
+            if rss1 > rss0 + plan.slack {
+                failures.push(format!(
+                    "round {round}: RSS {} above the baseline (slack {} KiB)",
+                    mib((rss1 - rss0) as f64),
+                    plan.slack / 1024
+                ));
+            }
+        }
+        if errors > 0 {
+            failures.push(format!("{errors} requests failed"));
         }
     });
     drop(server);
