@@ -35,7 +35,8 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The protocol revision every client here speaks (priming events, resumable streams).
 pub(crate) const VERSION: &str = "2025-11-25";
-pub(crate) const INITIALIZE: &[u8] = br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"soak","version":"1"}}}"#;
+/// The `initialize` every bench sends (the client name is the one `e2e` has always sent).
+pub(crate) const INITIALIZE: &[u8] = br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}"#;
 pub(crate) const INITIALIZED: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 
 // ===== flags =====
@@ -279,30 +280,41 @@ pub(crate) fn post(addr: SocketAddr, body: Bytes, session: Option<&str>) -> Requ
     req.body(Full::new(body)).expect("a valid request")
 }
 
+/// A body-less request (GET or DELETE) in `session`.
+pub(crate) fn bodiless(
+    addr: SocketAddr,
+    method: http::Method,
+    session: &str,
+) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri("/mcp")
+        .header("host", addr.to_string())
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", VERSION)
+        .body(Full::new(Bytes::new()))
+        .expect("a valid request")
+}
+
 /// A GET: the standalone stream, or a resumption after `last_event_id`.
 pub(crate) fn get(
     addr: SocketAddr,
     session: &str,
     last_event_id: Option<&str>,
 ) -> Request<Full<Bytes>> {
-    let mut req = Request::get("/mcp")
-        .header("host", addr.to_string())
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", session)
-        .header("mcp-protocol-version", VERSION);
+    let mut req = bodiless(addr, http::Method::GET, session);
     if let Some(id) = last_event_id {
-        req = req.header("last-event-id", id);
+        req.headers_mut().insert(
+            "last-event-id",
+            http::HeaderValue::from_str(id).expect("an event id is a valid header value"),
+        );
     }
-    req.body(Full::new(Bytes::new())).expect("a valid request")
+    req
 }
 
 pub(crate) fn delete(addr: SocketAddr, session: &str) -> Request<Full<Bytes>> {
-    Request::delete("/mcp")
-        .header("host", addr.to_string())
-        .header("mcp-session-id", session)
-        .header("mcp-protocol-version", VERSION)
-        .body(Full::new(Bytes::new()))
-        .expect("a valid request")
+    bodiless(addr, http::Method::DELETE, session)
 }
 
 /// A `tools/call` of `name` with a progress token (so progress goes out as SSE).
@@ -505,10 +517,18 @@ pub(crate) fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let kernel = read("/proc/sys/kernel/osrelease");
     let load = read("/proc/loadavg");
+    let rustc = std::process::Command::new("rustc")
+        .arg("-V")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .unwrap_or_default();
     format!(
-        "{cpu}, {cores} cores; Linux {}; load average at start {}",
-        read("/proc/sys/kernel/osrelease").trim(),
+        "{cpu}, {cores} cores; Linux {}; {}; load average at start {}",
+        kernel.trim(),
+        rustc.trim(),
         load.split_whitespace()
             .take(3)
             .collect::<Vec<_>>()
