@@ -101,6 +101,9 @@ fn run() -> Result<ExitCode, BoxError> {
             warm.errors,
             mib(rss0 as f64)
         );
+        if let Some(e) = &warm.first_error {
+            println!("  first warm-up error: {e}");
+        }
 
         let mut errors = warm.errors;
         for round in 1..=plan.rounds {
