@@ -1,6 +1,7 @@
 //! Shared by the soak, stalled-reader, load and chaos binaries (`benches/soak.rs`,
 //! `stalled.rs`, `load.rs`, `chaos.rs`): flags, an in-process loopback server, a hyper client,
-//! an SSE reader built on the crate's own `SseDecoder`, figures and the verdict.
+//! an SSE reader built on the crate's own `SseDecoder`, figures and the verdict. `e2e.rs` uses
+//! its client helpers and `machine()` (it runs its servers as child processes of its own).
 //!
 //! The server is the example server's (`examples/common`): `McpLayer` around the example
 //! handler, mounted at `/mcp`, served by `hyper_util`'s `auto` builder with `TCP_NODELAY` and
