@@ -24,8 +24,7 @@
 //! `target/tmp/e2e-report.md`.
 #![allow(clippy::cast_precision_loss)]
 
-#[path = "../examples/common/mod.rs"]
-mod common;
+mod support;
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -48,19 +47,20 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use mcp_tower::{Change, McpBody, McpLayer, McpService, ResponseMode};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use support::{
+    bodiless, common, connect, machine, open_session, post, roundtrip, BoxError, INITIALIZE,
+    INITIALIZED,
+};
 
 /// Sessions the `tools/call` load is spread over.
 const SESSIONS: usize = 64;
 /// What the ceiling answers to every POST: the echo tool's answer, byte for byte.
 const FIXED_RESULT: &[u8] =
     br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"text":"hello, world","type":"text"}]}}"#;
-const INITIALIZE: &[u8] = br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}"#;
-const INITIALIZED: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 /// No single measuring loop runs past this many requests.
 const MAX_REQUESTS: u64 = 2_000_000;
 
@@ -96,12 +96,7 @@ fn main() -> Result<(), BoxError> {
 
 /// VmRSS of this process, in bytes.
 fn rss() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb * 1024.0)
+    support::rss() as f64
 }
 
 /// A legacy (2024-11-05) connect, `initialize` and `notifications/initialized`: the endpoint
@@ -597,42 +592,6 @@ fn pinning() -> bool {
 
 // ===== the load generator =====
 
-/// One keep-alive HTTP/1.1 connection.
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, BoxError> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-fn post(addr: SocketAddr, body: Bytes, session: Option<&str>) -> Request<Full<Bytes>> {
-    let mut req = Request::post("/mcp")
-        .header("host", addr.to_string())
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json");
-    if let Some(id) = session {
-        req = req
-            .header("mcp-session-id", id)
-            .header("mcp-protocol-version", "2025-11-25");
-    }
-    req.body(Full::new(body)).expect("valid request")
-}
-
-fn bodiless(addr: SocketAddr, method: http::Method, session: &str) -> Request<Full<Bytes>> {
-    Request::builder()
-        .method(method)
-        .uri("/mcp")
-        .header("host", addr.to_string())
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", session)
-        .header("mcp-protocol-version", "2025-11-25")
-        .body(Full::new(Bytes::new()))
-        .expect("valid request")
-}
-
 /// A 2026-07-28 `tools/call`: stateless, with the era's headers and `_meta`.
 fn stateless_call(addr: SocketAddr, id: u64) -> Request<Full<Bytes>> {
     let body = format!(
@@ -653,37 +612,6 @@ fn tools_call(id: u64) -> Bytes {
     Bytes::from(format!(
         r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"hello, world"}}}}}}"#
     ))
-}
-
-/// Sends one request and reads the whole answer; the status must be 2xx.
-async fn roundtrip(
-    conn: &mut SendRequest<Full<Bytes>>,
-    req: Request<Full<Bytes>>,
-) -> Result<(http::HeaderMap, Bytes), BoxError> {
-    conn.ready().await?;
-    let res = conn.send_request(req).await?;
-    let status = res.status();
-    let (parts, body) = res.into_parts();
-    let body = body.collect().await?.to_bytes();
-    if !status.is_success() {
-        return Err(format!("{status}: {}", String::from_utf8_lossy(&body)).into());
-    }
-    Ok((parts.headers, body))
-}
-
-/// initialize + notifications/initialized; returns the session id.
-async fn open_session(
-    conn: &mut SendRequest<Full<Bytes>>,
-    addr: SocketAddr,
-) -> Result<String, BoxError> {
-    let (headers, _) = roundtrip(conn, post(addr, Bytes::from_static(INITIALIZE), None)).await?;
-    let id = headers
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .ok_or("initialize answered without a session id")?
-        .to_owned();
-    roundtrip(conn, post(addr, Bytes::from_static(INITIALIZED), Some(&id))).await?;
-    Ok(id)
 }
 
 /// What one measuring window saw.
@@ -1334,35 +1262,6 @@ async fn session_setup(plan: &Plan, results: &mut Results) -> Result<(), BoxErro
         }
     }
     Ok(())
-}
-
-fn machine() -> String {
-    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let cpu = read("/proc/cpuinfo")
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let kernel = read("/proc/sys/kernel/osrelease");
-    let load = read("/proc/loadavg");
-    let rustc = Command::new("rustc")
-        .arg("-V")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .unwrap_or_default();
-    format!(
-        "{cpu}, {cores} cores; Linux {}; {}; load average at start {}",
-        kernel.trim(),
-        rustc.trim(),
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
 }
 
 // ===== the report =====
