@@ -166,3 +166,56 @@ fn a_method_outside_mcp_is_labelled_other() {
         "client-chosen methods must not become labels: {labels:?}"
     );
 }
+
+#[test]
+fn slow_consumers_replays_and_client_requests_are_counted() {
+    let snapshotter = measured(|| async {
+        // The log keeps the last 4 events: the first is gone once 8 were sent.
+        let server = Server::example(
+            McpLayer::new()
+                .stream_capacity(2)
+                .event_store(mcp_tower::session::MemoryEventStore::new().max_events(4)),
+        );
+        let id = server.open_session(V_NEW).await;
+        // A GET stream nobody reads: an event that finds it full cuts it.
+        let stalled = server.send(get_stream(&id)).await;
+        let session = server.sessions.get(&id).unwrap();
+        for _ in 0..3 {
+            session.notify("notifications/tools/list_changed", None);
+        }
+        let mut events = Sse::new(stalled.into_body());
+        let mut ids = Vec::new();
+        while let Some(event) = events.next().await {
+            ids.extend(event.id.clone());
+        }
+        assert!(!ids.is_empty());
+        // Resuming from the last event read replays what followed (all still in the log).
+        let resumed = server
+            .send(get(&id, V_NEW, Some(ids.last().unwrap())))
+            .await;
+        assert_eq!(resumed.status(), StatusCode::OK);
+        drop(resumed);
+        // Eight more push the first ones out: resuming from the first id now misses.
+        for _ in 0..8 {
+            session.notify("notifications/tools/list_changed", None);
+        }
+        let missed = server.send(get(&id, V_NEW, Some(&ids[0]))).await;
+        assert_eq!(missed.status(), StatusCode::BAD_REQUEST);
+        // The client declared roots but never answers: pending, then timed out.
+        let asked = session
+            .request(
+                "roots/list",
+                None,
+                mcp_tower::session::RequestOptions::new()
+                    .timeout(std::time::Duration::from_millis(30)),
+            )
+            .await;
+        assert!(asked.is_err());
+    });
+    let s = &snapshotter.snapshot().into_vec();
+    assert!(counter(s, "mcp_slow_consumer_closes_total", &[("kind", "get")]) >= 1);
+    assert_eq!(counter(s, "mcp_replays_total", &[]), 1);
+    assert_eq!(counter(s, "mcp_replay_misses_total", &[]), 1);
+    assert_eq!(counter(s, "mcp_client_request_timeouts_total", &[]), 1);
+    assert_eq!(gauge(s, "mcp_client_requests_pending", &[]), 0.0);
+}
